@@ -1,0 +1,1 @@
+"""Numba kernels: no I/O, no Python objects, no classes. Private to fastland."""

@@ -1,0 +1,36 @@
+"""The project's single jit decorator.
+
+Every Numba function in fastland is compiled through :func:`jit` so that the
+options live in one place: on-disk caching and NumPy's error model (division by
+zero gives inf/nan instead of raising, which the samplers rely on to reject).
+``fastmath`` stays off everywhere: it would let LLVM delete ``isfinite`` checks.
+"""
+
+from __future__ import annotations
+
+import numba
+
+__all__ = ["jit"]
+
+_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
+
+
+def jit(fn=None, *, parallel: bool = False):
+    """Compile ``fn`` with fastland's Numba options.
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The function to compile. When omitted, a decorator is returned.
+    parallel : bool, default False
+        Exception to the defaults, for kernels that ``prange`` over chains,
+        runs or parameter points.
+    """
+    options = dict(_OPTIONS)
+    if parallel:
+        options["parallel"] = True  # exception: only the batch drivers use prange
+
+    def wrap(f):
+        return numba.njit(**options)(f)
+
+    return wrap if fn is None else wrap(fn)
