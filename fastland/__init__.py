@@ -3,11 +3,23 @@
 The public surface is listed in ``__all__``; ``tests/test_namespace.py`` locks it.
 """
 
-from . import datasets
+__version__ = "0.1.0"
+
+from . import datasets, diagnostics
 from .data import Dataset
 from .landscape import Landscape
 from .model import MLP
+from .sample import sample
+from .store import Run, open_run
 
-__version__ = "0.1.0"
-
-__all__ = ["Dataset", "Landscape", "MLP", "__version__", "datasets"]
+__all__ = [
+    "Dataset",
+    "Landscape",
+    "MLP",
+    "Run",
+    "__version__",
+    "datasets",
+    "diagnostics",
+    "open_run",
+    "sample",
+]

@@ -1,0 +1,341 @@
+"""``fl.sample``: many MCMC chains of exp(-U/T) on a box, streamed block by block."""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import sys
+
+import numpy as np
+
+from ._kernels import rng as _rng
+from ._kernels import samplers as _samplers
+from ._validate import as_dtype, check_choice, check_finite_array, check_int, check_positive
+from .landscape import Landscape
+from .store import HDF5Backend, MemoryBackend, Run
+
+__all__ = ["METHODS", "sample"]
+
+METHODS = {
+    "rwm": _samplers.RWM,
+    "mala": _samplers.MALA,
+    "hmc": _samplers.HMC,
+    "langevin": _samplers.LANGEVIN,
+}
+# asymptotically optimal acceptance rates (Roberts & Rosenthal; Beskos et al. for HMC)
+_TARGET_ACCEPT = {"rwm": 0.234, "mala": 0.574, "hmc": 0.65, "langevin": 1.0}
+_BLOCK_BYTES = 16 * 2**20  # draws held in memory per block, all chains together
+_STATS = {"accepted": np.dtype(np.float32)}
+# settings that must match when a run is resumed (draws may grow)
+_RESUME_KEYS = (
+    "method", "chains", "thin", "warmup", "step", "box", "temperature", "n_leapfrog",
+    "target_accept", "adapt", "seed", "dtype", "init",
+)
+
+
+def _state_layout(chains: int, p: int) -> dict:
+    return {
+        "position": ((chains, p), np.dtype(np.float64)),
+        "loss": ((chains,), np.dtype(np.float64)),
+        "grad": ((chains, p), np.dtype(np.float64)),
+        "rng": ((chains, _rng.STATE_SIZE), np.dtype(np.uint64)),
+        "step_size": ((chains,), np.dtype(np.float64)),
+        "adapt": ((chains, _samplers.ADAPT_SIZE), np.dtype(np.float64)),
+        "warmup_done": ((1,), np.dtype(np.int64)),
+    }
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed: expected an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
+def _initial_state(land: Landscape, chains: int, box: float, init, seed: int, step: float) -> dict:
+    p = land.n_params
+    states = _rng.seed_states(seed, 0, chains)
+    if isinstance(init, str):
+        check_choice("init", init, ("uniform",))
+        pos = np.empty((chains, p))
+        _samplers.init_uniform(states, box, pos)
+    else:
+        pos = check_finite_array("init", init, 2)
+        if pos.shape != (chains, p):
+            raise ValueError(f"init: expected shape ({chains}, {p}) (chains, n_params), got {pos.shape}")
+        outside = np.abs(pos) > box
+        if outside.any():
+            raise ValueError(
+                f"init: expected every start inside the box [-{box}, {box}]^{p}; "
+                f"{int(outside.any(axis=1).sum())} chain(s) start outside"
+            )
+        pos = pos.copy()
+    loss = np.empty(chains)
+    grad = np.zeros((chains, p))
+    _samplers.evaluate(land._arch, land._X, land._T, land.weight_decay, pos, True, loss, grad)
+    bad = ~np.isfinite(loss)
+    if bad.any():
+        raise ValueError(f"init: the loss is not finite at the start of chain(s) {np.flatnonzero(bad)[:10]}")
+    step_size = np.full(chains, step)
+    adapt = np.zeros((chains, _samplers.ADAPT_SIZE))
+    _samplers.init_adaptation(step_size, adapt)
+    return {
+        "position": pos,
+        "loss": loss,
+        "grad": grad,
+        "rng": states,
+        "step_size": step_size,
+        "adapt": adapt,
+        "warmup_done": np.zeros(1, dtype=np.int64),
+    }
+
+
+def _same_landscape(land: Landscape, stored: Landscape) -> bool:
+    return (
+        land.net == stored.net
+        and land.weight_decay == stored.weight_decay
+        and np.array_equal(land.data.X, stored.data.X)
+        and np.array_equal(land.data.y, stored.data.y)
+    )
+
+
+def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="chain-step", unit_scale=True, desc=desc, leave=False)
+
+
+def sample(
+    land: Landscape,
+    chains: int = 64,
+    draws: int = 1000,
+    thin: int = 1,
+    warmup: int = 0,
+    step: float = 0.05,
+    box: float = 10.0,
+    temperature: float = 1.0,
+    method: str = "rwm",
+    n_leapfrog: int = 10,
+    target_accept: float | None = None,
+    adapt: bool = True,
+    init="uniform",
+    path: str | os.PathLike | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    dtype="float64",
+    compression: str | None = None,
+    block_draws: int | None = None,
+) -> Run:
+    """Sample exp(-U(w)/T) on the box [-box, box]^p with many chains in parallel.
+
+    Parameters
+    ----------
+    land : Landscape
+        The loss U.
+    chains : int, default 64
+        Number of independent chains (run in parallel, one random stream each).
+    draws : int, default 1000
+        Stored draws per chain; each is ``thin`` steps after the previous one.
+    thin : int, default 1
+    warmup : int, default 0
+        Steps per chain before the first stored draw. With ``adapt`` the step
+        size of each chain adapts there (dual averaging toward
+        ``target_accept``), then stays frozen; the frozen sizes are recorded in
+        the run's state (``run.state()["step_size"]``).
+    step : float, default 0.05
+        Proposal scale epsilon: RWM's proposal standard deviation, MALA's and
+        Langevin's noise scale (drift eps^2 / (2T) grad U, i.e. SGD with learning
+        rate eps^2 / (2T)), HMC's leapfrog step.
+    box : float, default 10.0
+        Half-width L of the box; the density is 0 outside.
+    temperature : float, default 1.0
+    method : {"rwm", "mala", "hmc", "langevin"}
+        See :mod:`fastland._kernels.samplers` for the updates and the box handling.
+    n_leapfrog : int, default 10
+        Leapfrog steps per HMC proposal.
+    target_accept : float, optional
+        Acceptance rate the warm-up aims at (default 0.234 RWM, 0.574 MALA, 0.65 HMC).
+    adapt : bool, default True
+    init : "uniform" or array_like (chains, p)
+        Starting points: uniform in the box from each chain's stream, or given.
+    path : str or PathLike, optional
+        HDF5 run file to stream to; the draws stay in memory when omitted.
+    seed : int, default 0
+        Chain c uses the Philox stream keyed by (seed, c).
+    resume : bool, default False
+        Continue the run in ``path`` up to ``draws`` draws, bit-identically to an
+        uninterrupted run. The settings must match the stored ones.
+    progress : bool, default True
+        Show a progress bar (only when standard error is a terminal).
+    dtype : {"float64", "float32"}, default "float64"
+        Storage type of the draws (chains always run in float64).
+    compression : {None, "gzip", "lzf"}
+    block_draws : int, optional
+        Draws per chain held in memory between writes (default: about 16 MiB
+        for all chains). Results do not depend on it.
+
+    Returns
+    -------
+    Run
+
+    Examples
+    --------
+    >>> import fastland as fl
+    >>> land = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
+    >>> run = fl.sample(land, chains=4, draws=50, step=0.3, progress=False)
+    >>> run.draws.shape
+    (4, 50, 18)
+    """
+    if not isinstance(land, Landscape):
+        raise ValueError(f"land: expected a fastland.Landscape, got {type(land).__name__}")
+    chains = check_int("chains", chains, 1)
+    draws = check_int("draws", draws, 1)
+    thin = check_int("thin", thin, 1)
+    warmup = check_int("warmup", warmup, 0)
+    step = check_positive("step", step)
+    box = check_positive("box", box)
+    temperature = check_positive("temperature", temperature)
+    check_choice("method", method, tuple(METHODS))
+    n_leapfrog = check_int("n_leapfrog", n_leapfrog, 1)
+    if target_accept is None:
+        target_accept = _TARGET_ACCEPT[method]
+    elif not (isinstance(target_accept, numbers.Real) and 0 < target_accept < 1):
+        raise ValueError(f"target_accept: expected a number in (0, 1), got {target_accept!r}")
+    seed = _check_seed(seed)
+    store_dtype = as_dtype(dtype)
+    if compression is not None:
+        check_choice("compression", compression, ("gzip", "lzf"))
+    if block_draws is not None:
+        block_draws = check_int("block_draws", block_draws, 1)
+    p = land.n_params
+    init_key = init if isinstance(init, str) else "array"
+    settings = {
+        "method": method, "chains": chains, "draws": draws, "thin": thin, "warmup": warmup,
+        "step": step, "box": box, "temperature": temperature, "n_leapfrog": n_leapfrog,
+        "target_accept": float(target_accept), "adapt": bool(adapt), "seed": seed,
+        "dtype": store_dtype.name, "init": init_key,
+    }
+
+    if resume and path is not None and os.path.exists(path):
+        reader = HDF5Backend.open(path, mode="r")  # check read-only first: a refusal changes no byte
+        try:
+            _check_resume(reader, land, settings)
+        finally:
+            reader.close()
+        backend = HDF5Backend.open(path, mode="a")
+        if backend.attrs.get("draws") != draws:
+            backend.update_attrs(draws=draws)
+        state = backend.read_state()
+    else:
+        state = _initial_state(land, chains, box, init, seed, step)
+        kwargs = dict(
+            n_chains=chains, n_params=p, landscape=land, attrs=settings, stats=_STATS,
+            state=_state_layout(chains, p), dtype=store_dtype.name,
+        )
+        if path is None:
+            backend = MemoryBackend.create(None, **kwargs)
+        else:
+            backend = HDF5Backend.create(path, compression=compression, **kwargs)
+        backend.append(
+            np.empty((chains, 0, p), store_dtype), np.empty((chains, 0)),
+            {"accepted": np.empty((chains, 0), np.float32)}, state,
+        )
+    try:
+        _run(backend, land, state, settings, draws, block_draws, progress)
+    except BaseException:
+        backend.close()
+        raise
+    return Run(backend)
+
+
+def _check_resume(backend, land: Landscape, settings: dict) -> None:
+    stored = backend.attrs
+    for key in _RESUME_KEYS:
+        if key in stored and _plain(stored[key]) != _plain(settings[key]):
+            raise ValueError(
+                f"{key}: the run in {backend.path} was made with {key}={stored[key]!r}, "
+                f"got {settings[key]!r}; resume needs the same settings"
+            )
+    if backend.n_params != land.n_params or not _same_landscape(land, Run(backend).landscape()):
+        raise ValueError(f"land: differs from the landscape stored in {backend.path}")
+    if settings["draws"] < backend.n_draws:
+        raise ValueError(
+            f"draws: the run already has {backend.n_draws} draws, got draws={settings['draws']}"
+        )
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def _run(backend, land, state, settings, draws, block_draws, progress) -> None:
+    method = METHODS[settings["method"]]
+    chains, thin, warmup = settings["chains"], settings["thin"], settings["warmup"]
+    p = land.n_params
+    adapt_on = settings["adapt"] and settings["method"] != "langevin"
+    args = (land._arch, land._X, land._T, land.weight_decay, settings["temperature"], settings["box"])
+    if block_draws is None:
+        block_draws = max(1, _BLOCK_BYTES // (chains * p * 8))
+        chunk = getattr(backend, "chunk_draws", None)
+        if chunk and block_draws > chunk:
+            block_draws -= block_draws % chunk  # whole chunks per write
+    store_dtype = np.dtype(settings["dtype"])
+    status = np.zeros(chains, dtype=np.int64)
+    done_warm = int(state["warmup_done"][0])
+    done = backend.n_draws
+    total = chains * (warmup + draws * thin)
+    bar = _progress_bar(total, chains * (done_warm + done * thin), progress, settings["method"])
+    empty = (
+        np.empty((chains, 0, p), store_dtype), np.empty((chains, 0)), np.empty((chains, 0), np.float32)
+    )
+    try:
+        # warm-up, in blocks of steps, state saved after each block
+        warm_block = max(1, block_draws * thin)
+        while done_warm < warmup:
+            k = min(warm_block, warmup - done_warm)
+            _samplers.run_block(
+                method, *args, 1, k, settings["n_leapfrog"], False, adapt_on, settings["target_accept"],
+                state["position"], state["loss"], state["grad"], state["rng"], state["step_size"],
+                state["adapt"], *empty, status,
+            )
+            _raise_status(status)
+            done_warm += k
+            if done_warm == warmup and adapt_on:
+                _samplers.finish_adaptation(state["step_size"], state["adapt"])
+            state["warmup_done"][0] = done_warm
+            backend.append(empty[0], empty[1], {"accepted": empty[2]}, state)
+            if bar is not None:
+                bar.update(chains * k)
+        out_w = np.empty((chains, min(block_draws, max(1, draws - done)), p), store_dtype)
+        out_loss = np.empty(out_w.shape[:2])
+        out_acc = np.empty(out_w.shape[:2], np.float32)
+        while done < draws:
+            k = min(out_w.shape[1], draws - done)
+            if k < out_w.shape[1]:  # last, shorter block: fresh contiguous buffers
+                out_w = np.empty((chains, k, p), store_dtype)
+                out_loss = np.empty((chains, k))
+                out_acc = np.empty((chains, k), np.float32)
+            ow, ol, oa = out_w, out_loss, out_acc
+            _samplers.run_block(
+                method, *args, thin, k, settings["n_leapfrog"], True, False, settings["target_accept"],
+                state["position"], state["loss"], state["grad"], state["rng"], state["step_size"],
+                state["adapt"], ow, ol, oa, status,
+            )
+            _raise_status(status)
+            backend.append(ow, ol, {"accepted": oa}, state)
+            done += k
+            if bar is not None:
+                bar.update(chains * k * thin)
+                bar.set_postfix(accept=f"{float(oa.mean()):.3f}")
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _raise_status(status: np.ndarray) -> None:
+    bad = np.flatnonzero(status != _samplers.STATUS_OK)
+    if bad.size:
+        raise ValueError(f"init: the loss is not finite at the position of chain(s) {bad[:10]}")
