@@ -4,37 +4,39 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
-
-import numpy as np
+from pathlib import Path
 
 __all__ = ["main"]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """Seed 001's landscape at a glance: loss, gradient and Hessian spectrum at random points."""
-    import fastland as fl
+    """Seed 001's rotation experiment, end to end."""
+    from .experiments import rotation
 
-    net = fl.MLP(2, [2, 2], 2, activation="tanh", loss="softmax_xent")
-    data = fl.datasets.random_labels(n=10, seed=args.seed)
-    land = fl.Landscape(net, data)
-    print(f"model    {net!r}: {net.n_params} parameters")
-    print(f"data     random_labels(n=10, seed={args.seed}): {data.n} points, classes {np.bincount(data.class_labels())}")
+    if args.full:  # the seed's size: 20,000 kept draws per angle
+        size = dict(chains=64, draws=2000, thin=10, warmup=2000, max_points=20_000)
+    else:
+        size = dict(chains=args.chains, draws=args.draws, thin=10, warmup=500, max_points=3000)
+    out = Path(args.out) if args.out else Path(f"fastland-demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out: {out} exists and is not empty; choose a new folder")
     t0 = time.perf_counter()
-    land.hessian(net.init(seed=0))  # compiles (or loads the cache)
-    t1 = time.perf_counter()
-    points = np.random.default_rng(args.seed).uniform(-10, 10, size=(args.points, net.n_params))
-    t2 = time.perf_counter()
-    losses, grads = land.loss_and_grad(points)
-    hessians = land.hessian(points)
-    t3 = time.perf_counter()
-    eig = np.linalg.eigvalsh(hessians)
-    print(f"compile  {t1 - t0:.1f} s (cached after the first run)")
-    print(f"exact    loss, gradient and Hessian at {args.points} points of [-10, 10]^18 in {t3 - t2:.3f} s")
-    q = np.quantile(losses, [0.0, 0.5, 1.0])
-    print(f"loss     min {q[0]:.4f}  median {q[1]:.4f}  max {q[2]:.4f}")
-    print(f"|grad|   median {np.median(np.linalg.norm(grads, axis=1)):.3e}")
-    print(f"Hessian  share of points with a negative eigenvalue: {np.mean(eig[:, 0] < 0):.2f}")
+    print(f"fastland demo: seed 001's rotation experiment -> {out}/")
+    print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
+    result = rotation(
+        out_dir=out, seed=args.seed, temperature=args.temperature, figures=not args.no_figures,
+        progress=True, **size,
+    )
+    print()
+    print(result.table())
+    print()
+    print(textwrap.fill(result.verdict, width=100))
+    print()
+    print(f"wrote {len(result.files)} files to {out}/ in {time.perf_counter() - t0:.0f} s:")
+    for f in result.files:
+        print(f"  {f}")
     return 0
 
 
@@ -88,13 +90,60 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_geometry(args: argparse.Namespace) -> int:
+    import fastland as fl
+    from fastland.geometry import minima_plane, rashomon_ratio
+
+    with fl.open_run(args.run) as run:
+        plane = minima_plane(run, threshold=args.threshold, max_points=args.max_points, seed=args.seed)
+        rr = rashomon_ratio(run, args.threshold)
+        print(plane)
+        lo, hi = rr.interval()
+        print(f"Rashomon ratio (posterior mass with U < {args.threshold:g}): {rr.ratio:.4g} [{lo:.4g}, {hi:.4g}]")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import fastland as fl
+    from fastland import plot
+    from fastland.geometry import minima_plane
+
+    stem = Path(args.run).with_suffix("")
+    written = []
+    with fl.open_run(args.run) as run:
+        for name, fn in (
+            ("loss", lambda p: plot.loss_histogram(np.asarray(run.loss[:]), threshold=args.threshold, path=p)),
+            ("trace", lambda p: plot.trace(run, path=p)),
+            ("diagnostics", lambda p: plot.diagnostics(run, path=p)),
+        ):
+            path = Path(f"{stem}_{name}.png")
+            fn(path)
+            written.append(path)
+        plane = minima_plane(run, threshold=args.threshold, max_points=args.max_points)
+        if plane.n_low > 2:
+            path = Path(f"{stem}_minima_map.png")
+            plot.minima_map(plane.coords, plane.loss[plane.low], explained=float(np.nansum(plane.explained)),
+                            null=plane.null_explained, path=path)
+            written.append(path)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fastland`` command."""
     parser = argparse.ArgumentParser(prog="fastland", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the main demonstration at a small size")
+    demo = sub.add_parser("demo", help="seed 001's rotation experiment at a small size (--full: the seed's)")
+    demo.add_argument("--out", default=None, help="output folder (default: fastland-demo-<time>)")
+    demo.add_argument("--full", action="store_true", help="the seed's size: 20,000 draws per angle")
+    demo.add_argument("--chains", type=int, default=32)
+    demo.add_argument("--draws", type=int, default=600)
+    demo.add_argument("--temperature", type=float, default=0.1)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--points", type=int, default=4096)
+    demo.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     demo.set_defaults(func=_cmd_demo)
 
     smp = sub.add_parser("sample", help="sample exp(-U/T) of a model on a dataset into a run file")
@@ -126,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="summarise a run file")
     info.add_argument("run", help="HDF5 run file")
     info.set_defaults(func=_cmd_info)
+
+    geo = sub.add_parser("geometry", help="kernel PCA and the plane of the good minima of a run")
+    geo.add_argument("run", help="HDF5 run file")
+    geo.add_argument("--threshold", type=float, default=0.1)
+    geo.add_argument("--max-points", type=int, default=20_000)
+    geo.add_argument("--seed", type=int, default=0)
+    geo.set_defaults(func=_cmd_geometry)
+
+    plt = sub.add_parser("plot", help="figures of a run: loss, traces, diagnostics, minima map")
+    plt.add_argument("run", help="HDF5 run file")
+    plt.add_argument("--threshold", type=float, default=0.1)
+    plt.add_argument("--max-points", type=int, default=5000)
+    plt.set_defaults(func=_cmd_plot)
     return parser
 
 

@@ -1,0 +1,441 @@
+"""Seed 001's rotation experiment: does rotating the data move the good minima?
+
+One dataset of ``n`` random points with random labels is rotated by each angle;
+exp(-U/T) of the same network is sampled for each; the geometry of the
+low-loss draws (kernel PCA, plane, explained variance) is compared across
+angles.
+
+A fact the comparison uses: rotating the inputs by R is an exact orthogonal
+change of variables in parameter space (first-layer weights W1 -> W1 R), so
+the landscapes for different angles are isometric. Only the box [-L, L]^p,
+which is not rotation invariant, can make them differ. The experiment maps
+every angle's draws back by that isometry before comparing planes and minima
+sets, and reports the raw (unaligned) plane angles too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import linalg, stats
+from scipy.spatial.distance import cdist
+
+from .. import datasets
+from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio
+from ..landscape import Landscape
+from ..model import MLP
+from ..sample import sample
+
+__all__ = ["RotationResult", "rotation"]
+
+
+@dataclass
+class AngleResult:
+    """What one angle of the experiment produced."""
+
+    angle: float
+    path: str
+    acceptance: float
+    rhat_max: float
+    ess_bulk_min: float
+    clt_ok: bool
+    plane: MinimaPlane
+    rashomon: float
+    rashomon_stderr: float
+    explained_sd: float
+    seconds: float
+
+
+@dataclass
+class RotationResult:
+    """Result of :func:`rotation`.
+
+    Attributes
+    ----------
+    angles : list of AngleResult
+        Per angle: run file, convergence, the minima plane, the Rashomon ratio
+        (posterior mass below the threshold) and a bootstrap standard deviation
+        of the plane's explained variance.
+    plane_angles_raw, plane_angles_aligned : dict
+        Largest principal angle (degrees) between the parameter-space planes of
+        angle 0 and each other angle, before and after mapping the draws back
+        by the exact isometry W1 -> W1 R.
+    energy_distance, energy_baseline : dict
+        Energy distance between the canonical low-loss draws of the first angle
+        and each other angle (aligned), and the same statistic between two
+        halves of the first angle's draws (the noise level).
+    loss_ks_pvalue : dict
+        Two-sample Kolmogorov-Smirnov p-values of the loss distributions
+        (thinned to roughly independent draws by the loss's ESS).
+    verdict : str
+    out_dir : str
+    files : list of str
+    """
+
+    angles: list
+    plane_angles_raw: dict
+    plane_angles_aligned: dict
+    energy_distance: dict
+    energy_baseline: float
+    loss_ks_pvalue: dict
+    verdict: str
+    out_dir: str
+    files: list = field(default_factory=list)
+
+    def table(self) -> str:
+        """A short text table, one row per angle."""
+        head = (
+            f"{'angle':>6} {'accept':>7} {'R-hat max':>9} {'ESS min':>8} {'kPCA err':>8} "
+            f"{'low-loss':>8} {'plane expl.':>11} {'null':>6} {'param expl.':>11} {'null':>6}"
+        )
+        rows = [head]
+        for a in self.angles:
+            pl = a.plane
+            rows.append(
+                f"{a.angle:>6g} {a.acceptance:>7.3f} {a.rhat_max:>9.3f} {a.ess_bulk_min:>8.0f} "
+                f"{pl.kernel_error:>8.3f} {pl.n_low:>8d} {np.nansum(pl.explained):>11.3f} "
+                f"{pl.null_explained:>6.3f} {np.nansum(pl.param_explained):>11.3f} {pl.param_null_explained:>6.3f}"
+            )
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        return self.table() + "\n" + self.verdict
+
+    def to_dict(self) -> dict:
+        """JSON-able numbers (no arrays of draws)."""
+        return {
+            "angles": [
+                {
+                    "angle": a.angle, "path": a.path, "acceptance": a.acceptance, "rhat_max": a.rhat_max,
+                    "ess_bulk_min": a.ess_bulk_min, "clt_ok": a.clt_ok, "rashomon": a.rashomon,
+                    "rashomon_stderr": a.rashomon_stderr, "kernel_error": a.plane.kernel_error,
+                    "reconstruction_error": a.plane.reconstruction_error, "gamma": a.plane.gamma,
+                    "n_low": a.plane.n_low, "explained": _floats(a.plane.explained),
+                    "explained_sd": a.explained_sd, "null_explained": a.plane.null_explained,
+                    "param_explained": _floats(a.plane.param_explained),
+                    "param_null_explained": a.plane.param_null_explained, "messages": a.plane.messages,
+                    "seconds": a.seconds,
+                }
+                for a in self.angles
+            ],
+            "plane_angles_raw": self.plane_angles_raw,
+            "plane_angles_aligned": self.plane_angles_aligned,
+            "energy_distance": self.energy_distance,
+            "energy_baseline": self.energy_baseline,
+            "loss_ks_pvalue": self.loss_ks_pvalue,
+            "verdict": self.verdict,
+        }
+
+
+def _floats(a) -> list:
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, dtype=float)]
+
+
+def _rotation_matrix(degrees: float) -> np.ndarray:
+    t = math.radians(degrees)
+    return np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+
+
+def _align(net: MLP, W: np.ndarray, degrees: float) -> np.ndarray:
+    """Map draws of the landscape rotated by ``degrees`` to the unrotated one (W1 -> W1 R)."""
+    out = np.array(W, copy=True)
+    W1, _ = net.unflatten(out)[0]
+    W1[...] = W1 @ _rotation_matrix(degrees)
+    return out
+
+
+def _energy_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Multivariate energy distance 2E|X-Y| - E|X-X'| - E|Y-Y'| (V-statistic)."""
+    return float(2 * cdist(a, b).mean() - cdist(a, a).mean() - cdist(b, b).mean())
+
+
+def _bootstrap_explained_sd(points: np.ndarray, plane_dims: int, reps: int, seed: int) -> float:
+    if points.shape[0] <= plane_dims + 1:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(reps):
+        s = points[rng.integers(0, points.shape[0], size=points.shape[0])]
+        s = s - s.mean(axis=0)
+        ev = np.linalg.eigvalsh(s.T @ s)[::-1]
+        vals.append(ev[:plane_dims].sum() / ev.sum() if ev.sum() > 0 else np.nan)
+    return float(np.nanstd(vals))
+
+
+def rotation(
+    angles=(0, 120, 240),
+    hidden=(2, 2),
+    n: int = 10,
+    data_seed: int = 0,
+    activation: str = "tanh",
+    chains: int = 64,
+    draws: int = 2000,
+    thin: int = 10,
+    warmup: int = 1000,
+    step: float = 0.05,
+    box: float = 10.0,
+    temperature: float = 0.1,
+    method: str = "rwm",
+    threshold: float = 0.1,
+    max_points: int = 20_000,
+    out_dir: str | Path = "fastland-rotation",
+    seed: int = 0,
+    figures: bool = True,
+    progress: bool = True,
+    log=print,
+) -> RotationResult:
+    """Run seed 001's rotation experiment.
+
+    Parameters
+    ----------
+    angles : sequence of float, default (0, 120, 240)
+        Rotations of the dataset, in degrees.
+    hidden : sequence of int, default (2, 2)
+        Hidden widths of ``MLP(2, hidden, 2, activation, "softmax_xent")`` (p = 18 for [2, 2]).
+    n, data_seed : int
+        ``random_labels(n, data_seed)``: the seed's 10 points in [-1, 1]^2.
+    chains, draws, thin, warmup, step, box, method, seed
+        Passed to :func:`fastland.sample` (same seed for every angle: common
+        random numbers make the comparison sharper).
+    temperature : float, default 0.1
+        The seed sampled exp(-U) with U its binary entropy summed over the 10
+        points; fastland's loss is the mean, so T = 0.1 is the same density.
+    threshold : float, default 0.1
+        Low-loss threshold on the mean loss.
+    max_points : int, default 20000
+        Draws per angle given to :func:`fastland.geometry.minima_plane`.
+    out_dir : path, default "fastland-rotation"
+        Gets one run file per angle, ``rotation.json`` and (with ``figures``) PNGs.
+    figures : bool, default True
+        Needs matplotlib (``pip install 'fastland[plot]'``).
+    progress : bool, default True
+    log : callable, default print
+        Receives one line per step; pass ``lambda s: None`` for silence.
+
+    Returns
+    -------
+    RotationResult
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    angles = [float(a) for a in angles]
+    if not angles:
+        raise ValueError("angles: expected at least one angle")
+    base = datasets.random_labels(n=n, seed=data_seed)
+    net = MLP(2, list(hidden), 2, activation=activation, loss="softmax_xent")
+    per_angle: list[AngleResult] = []
+    aligned_low: dict[float, np.ndarray] = {}
+    low_chains: dict[float, np.ndarray] = {}
+    loss_thinned: dict[float, np.ndarray] = {}
+    files: list[str] = []
+    data_by_angle = {}
+    for angle in angles:
+        t0 = time.perf_counter()
+        data = base.rotate(angle)
+        data_by_angle[angle] = data
+        land = Landscape(net, data)
+        path = out / f"rotation_{angle:g}.h5"
+        if path.exists():
+            raise ValueError(f"out_dir: {path} exists already; choose an empty folder")
+        log(f"angle {angle:g}: sampling {chains} chains x {draws} draws (thin {thin}) -> {path}")
+        run = sample(
+            land, chains=chains, draws=draws, thin=thin, warmup=warmup, step=step, box=box,
+            temperature=temperature, method=method, path=path, seed=seed, progress=progress,
+        )
+        files.append(str(path))
+        summ = run.summary()
+        plane = minima_plane(run, threshold=threshold, max_points=max_points, seed=seed)
+        rr = rashomon_ratio(run, threshold)
+        low_points = _gather_low(run, plane)
+        aligned_low[angle] = _align(net, low_points, angle)
+        low_chains[angle] = plane.indices[plane.low] // run.n_draws
+        ess = max(2.0, float(summ.rows["loss"]["ess_bulk_min"]))
+        stride = max(1, int(round(run.n_chains * run.n_draws / ess)))
+        loss_thinned[angle] = np.asarray(run.loss[:]).ravel()[::stride]
+        sd = _bootstrap_explained_sd(plane.embedding[plane.low], 2, 100, seed)
+        run.close()
+        per_angle.append(
+            AngleResult(
+                angle=angle, path=str(path), acceptance=float(summ.acceptance or float("nan")),
+                rhat_max=float(summ.rhat_max), ess_bulk_min=float(summ.ess_bulk_min), clt_ok=bool(summ.clt_ok),
+                plane=plane, rashomon=rr.ratio, rashomon_stderr=rr.stderr, explained_sd=sd,
+                seconds=time.perf_counter() - t0,
+            )
+        )
+        log(
+            f"angle {angle:g}: {plane.n_low} low-loss draws, plane explains {np.nansum(plane.explained):.3f} "
+            f"(null {plane.null_explained:.3f}) in {per_angle[-1].seconds:.1f} s"
+        )
+
+    ref = angles[0]
+    raw_angles, aligned_angles, energy, ks = {}, {}, {}, {}
+    ref_low = aligned_low[ref]
+    rng = np.random.default_rng(seed)
+    ref_canon_all = canonical_form(net, ref_low) if ref_low.shape[0] else ref_low
+    ref_canon = _subsample(ref_canon_all, 800, rng)
+    # noise level: the same statistic between two halves of the chains of the first angle
+    # (halves of the chains, not of the draws, so that unmixed chains count as noise)
+    chain_of = low_chains[ref]
+    odd = chain_of % 2 == 1
+    if odd.sum() >= 5 and (~odd).sum() >= 5:
+        baseline = _energy_distance(
+            _subsample(ref_canon_all[odd], 400, rng), _subsample(ref_canon_all[~odd], 400, rng)
+        )
+    else:
+        baseline = float("nan")
+    for a in per_angle[1:]:
+        key = f"{a.angle:g}"
+        pr, pa = per_angle[0].plane, a.plane
+        raw_angles[key] = _max_angle(pr.basis_param, pa.basis_param)
+        al = aligned_low[a.angle]
+        if al.shape[0] > 2 and ref_low.shape[0] > 2:
+            _, _, basis_ref = _pca_basis(ref_low)
+            _, _, basis_al = _pca_basis(al)
+            aligned_angles[key] = _max_angle(basis_ref, basis_al)
+            other = _subsample(canonical_form(net, al), 800, rng)
+            energy[key] = _energy_distance(ref_canon, other)
+        else:
+            aligned_angles[key] = float("nan")
+            energy[key] = float("nan")
+        ks[key] = float(stats.ks_2samp(loss_thinned[ref], loss_thinned[a.angle]).pvalue)
+    verdict = _verdict(per_angle, aligned_angles, energy, baseline, ks)
+    result = RotationResult(
+        angles=per_angle, plane_angles_raw=raw_angles, plane_angles_aligned=aligned_angles,
+        energy_distance=energy, energy_baseline=baseline, loss_ks_pvalue=ks, verdict=verdict,
+        out_dir=str(out), files=files,
+    )
+    if figures:
+        files.extend(_figures(result, data_by_angle, out))
+    summary_path = out / "rotation.json"
+    summary_path.write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+    files.append(str(summary_path))
+    return result
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return str(v)
+
+
+def _gather_low(run, plane: MinimaPlane) -> np.ndarray:
+    """The low-loss draws the plane used, read from the run."""
+    flat = plane.indices[plane.low]
+    if flat.size == 0:
+        return np.empty((0, run.n_params))
+    D = run.n_draws
+    out = np.empty((flat.size, run.n_params))
+    chain_of = flat // D
+    for c in np.unique(chain_of):
+        sel = chain_of == c
+        out[sel] = run.draws[int(c), flat[sel] - c * D]
+    return out
+
+
+def _subsample(a: np.ndarray, k: int, rng) -> np.ndarray:
+    if a.shape[0] <= k:
+        return rng.permutation(a)
+    return a[rng.choice(a.shape[0], size=k, replace=False)]
+
+
+def _pca_basis(points: np.ndarray, dims: int = 2):
+    c = points.mean(axis=0)
+    _, s, vt = np.linalg.svd(points - c, full_matrices=False)
+    return c, s, vt[:dims]
+
+
+def _max_angle(a: np.ndarray, b: np.ndarray) -> float:
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("nan")
+    return float(np.degrees(linalg.subspace_angles(a.T, b.T).max()))
+
+
+def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
+    expl = np.array([np.nansum(a.plane.explained) for a in per_angle])
+    sds = np.array([a.explained_sd for a in per_angle])
+    nulls = np.array([a.plane.null_explained for a in per_angle])
+    enough = all(a.plane.enough for a in per_angle)
+    if not enough:
+        few = ", ".join(f"{a.angle:g}: {a.plane.n_low}" for a in per_angle)
+        return (
+            f"Inconclusive: too few low-loss draws to compare (per angle {few}); lower the temperature "
+            f"or sample longer."
+        )
+    spread = float(expl.max() - expl.min())
+    noise = float(2 * np.sqrt(np.nanmax(sds) ** 2 * 2)) if np.all(np.isfinite(sds)) else float("nan")
+    ks_min = min(ks.values()) if ks else 1.0
+    ed = max(energy.values()) if energy else 0.0
+    same_expl = not (spread > noise)
+    same_loss = ks_min > 0.01
+    same_set = not (np.isfinite(baseline) and ed > 2 * max(baseline, 1e-12))
+    above_null = bool(np.all(expl > nulls))
+    parts = [
+        f"explained variance of the plane {', '.join(f'{e:.3f}' for e in expl)} "
+        f"(isotropic null {np.nanmean(nulls):.3f}; spread {spread:.3f} vs bootstrap noise {noise:.3f})",
+        f"loss distributions KS p >= {ks_min:.3g}",
+        f"energy distance of the aligned minima sets {ed:.3g} vs between-chain-halves noise {baseline:.3g}",
+    ]
+    if aligned_angles:
+        parts.append(
+            "largest principal angle between the aligned planes "
+            + ", ".join(f"{k}: {v:.1f} deg" for k, v in aligned_angles.items())
+        )
+    if same_expl and same_loss and same_set:
+        head = "No change: rotating the data left the geometry of the good minima the same within noise"
+    else:
+        which = [n for n, ok in (("explained variance", same_expl), ("loss distribution", same_loss),
+                                 ("minima set", same_set)) if not ok]
+        head = "Changed: rotating the data changed the " + ", ".join(which) + " beyond noise"
+    tail = (
+        " The low-loss draws lie closer to a plane than an isotropic cloud would."
+        if above_null
+        else " The plane explains no more than an isotropic cloud of the same size would."
+    )
+    rhat = max(a.rhat_max for a in per_angle)
+    if rhat > 1.1:
+        tail += (
+            f" Caution: the chains have not mixed (R-hat max {rhat:.2f} > 1.1), so differences between"
+            f" angles may be sampling noise; sample longer or use more chains."
+        )
+    else:
+        tail += f" The chains mixed (R-hat max {rhat:.3f})."
+    return head + " (" + "; ".join(parts) + ")." + tail + (
+        " Rotating the inputs is an exact isometry of parameter space (W1 -> W1 R); only the box can break it."
+    )
+
+
+def _figures(result: RotationResult, data_by_angle: dict, out: Path) -> list[str]:
+    from .. import plot
+
+    files = []
+    p = out / "datasets.png"
+    plot.datasets_by_angle({a: d for a, d in data_by_angle.items()}, path=p)
+    files.append(str(p))
+    maps = {}
+    for a in result.angles:
+        pl = a.plane
+        maps[a.angle] = (pl.coords, pl.loss[pl.low], float(np.nansum(pl.explained)), pl.null_explained)
+    p = out / "minima_maps.png"
+    plot.minima_maps_by_angle(maps, path=p)
+    files.append(str(p))
+    from ..store import open_run
+
+    for a in result.angles:
+        with open_run(a.path) as run:
+            p = out / f"loss_{a.angle:g}.png"
+            plot.loss_histogram(np.asarray(run.loss[:]), threshold=a.plane.threshold, path=p)
+            files.append(str(p))
+            p = out / f"trace_{a.angle:g}.png"
+            plot.trace(run, path=p)
+            files.append(str(p))
+            p = out / f"diagnostics_{a.angle:g}.png"
+            plot.diagnostics(run, path=p)
+            files.append(str(p))
+    return files
