@@ -12,6 +12,8 @@ from .model import MLP
 
 __all__ = ["Landscape", "targets_for"]
 
+_SERIAL_MAX_POINTS = 2048
+
 
 def targets_for(net: MLP, data: Dataset) -> np.ndarray:
     """The (N, n_out) float64 target matrix the kernels use for ``data`` under ``net``'s loss.
@@ -90,8 +92,9 @@ class Landscape:
         self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
         self.dtype = as_dtype(dtype)
         self._arch = net._arch()
-        self._X = np.ascontiguousarray(data.X, dtype=self.dtype)
-        self._T = np.ascontiguousarray(targets_for(net, data), dtype=self.dtype)
+        # fresh writable C arrays whatever the loss and dtype: one Numba signature per kernel
+        self._X = np.array(data.X, dtype=self.dtype, order="C")
+        self._T = np.array(targets_for(net, data), dtype=self.dtype, order="C")
 
     @property
     def n_params(self) -> int:
@@ -109,6 +112,11 @@ class Landscape:
         W = check_params(name, w, self.n_params, self.dtype)
         return np.atleast_2d(W), W.ndim == 1
 
+    def _serial(self, batch_size: int) -> bool:
+        # one vector on little data: a serial call beats waking the thread pool
+        # (results are bit-identical either way: data chunks are summed in one order)
+        return batch_size == 1 and self._X.shape[0] <= _SERIAL_MAX_POINTS
+
     @staticmethod
     def _split(batch_size: int) -> bool:
         # split each vector's data chunks across threads only when the batch alone
@@ -119,6 +127,9 @@ class Landscape:
     def loss(self, w) -> np.ndarray | float:
         """U(w): float for (p,), array (B,) for (B, p)."""
         W, single = self._batch(w)
+        if self._serial(W.shape[0]):
+            value = _mlp.loss_value(self._arch, W[0], self._X, self._T, self.weight_decay, _mlp.new_work(self._arch))
+            return value if single else np.array([value])
         out = np.empty(W.shape[0])
         _mlp.loss_batch(self._arch, W, self._X, self._T, self.weight_decay, out)
         return float(out[0]) if single else out
@@ -128,8 +139,10 @@ class Landscape:
         W, single = self._batch(w)
         losses = np.empty(W.shape[0])
         grads = np.empty(W.shape)
-        _mlp.loss_grad_batch(self._arch, W, self._X, self._T, self.weight_decay, losses, grads)
-        grads = grads.astype(np.float64, copy=False)
+        if self._serial(W.shape[0]):
+            losses[0] = _mlp.loss_grad_one(self._arch, W[0], self._X, self._T, self.weight_decay, grads[0])
+        else:
+            _mlp.loss_grad_batch(self._arch, W, self._X, self._T, self.weight_decay, losses, grads)
         return (float(losses[0]), grads[0]) if single else (losses, grads)
 
     def grad(self, w) -> np.ndarray:
@@ -141,9 +154,10 @@ class Landscape:
         W, single = self._batch(w)
         p = self.n_params
         out = np.empty((W.shape[0], p, p))
-        _mlp.hessian_batch(
-            self._arch, W, self._X, self._T, self.weight_decay, self._split(W.shape[0]), out
-        )
+        if self._serial(W.shape[0]):
+            _mlp.hessian_one(self._arch, W[0], self._X, self._T, self.weight_decay, out[0])
+        else:
+            _mlp.hessian_batch(self._arch, W, self._X, self._T, self.weight_decay, self._split(W.shape[0]), out)
         return out[0] if single else out
 
     def hvp(self, w, v) -> np.ndarray:
@@ -156,7 +170,10 @@ class Landscape:
         if V.shape != W.shape:
             raise ValueError(f"v: expected the shape of w {W.shape if not single else W.shape[1:]}, got {np.shape(v)}")
         out = np.empty(W.shape, dtype=np.float64)
-        _mlp.hvp_batch(self._arch, W, V, self._X, self._T, self.weight_decay, out)
+        if self._serial(W.shape[0]):
+            _mlp.hvp_one(self._arch, W[0], V[0], self._X, self._T, self.weight_decay, out[0])
+        else:
+            _mlp.hvp_batch(self._arch, W, V, self._X, self._T, self.weight_decay, out)
         return out[0] if single else out
 
     def gauss_newton(self, w) -> np.ndarray:
@@ -169,9 +186,12 @@ class Landscape:
         W, single = self._batch(w)
         p = self.n_params
         out = np.empty((W.shape[0], p, p))
-        _mlp.gauss_newton_batch(
-            self._arch, W, self._X, self._T, self.weight_decay, self._split(W.shape[0]), out
-        )
+        if self._serial(W.shape[0]):
+            _mlp.gauss_newton_one(self._arch, W[0], self._X, self._T, self.weight_decay, out[0])
+        else:
+            _mlp.gauss_newton_batch(
+                self._arch, W, self._X, self._T, self.weight_decay, self._split(W.shape[0]), out
+            )
         return out[0] if single else out
 
     def predict(self, w) -> np.ndarray:

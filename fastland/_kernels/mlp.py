@@ -43,9 +43,11 @@ LOSS_MSE, LOSS_BCE, LOSS_SOFTMAX_XENT = range(3)
 
 CHUNK = 256
 
-# rows of the per-evaluation workspace ``work`` (shape (N_WORK, nl + 1, max width))
-_Z, _A, _D1, _D2, _DELTA, _E, _RZ, _RA, _RD, _RE = range(10)
-N_WORK = 10
+# slices of the per-evaluation workspace ``work`` (shape (N_WORK, rows, max width),
+# rows = max(nl + 1, max width)): per layer z, act(z), act', act'', delta = dU/dz,
+# e = W^T delta, their tangents, and _HL, the Hessian of the point loss in the outputs
+_Z, _A, _D1, _D2, _DELTA, _E, _RZ, _RA, _RD, _RE, _HL = range(11)
+N_WORK = 11
 
 
 # ----------------------------------------------------------------------------- layout
@@ -91,15 +93,9 @@ def max_width(arch):
 
 @jit
 def new_work(arch):
-    """Workspace for one evaluation: (N_WORK, nl + 1, max width) float64."""
-    return np.zeros((N_WORK, arch[0] + 1, max_width(arch)))
-
-
-@jit
-def new_loss_hessian(arch):
-    """Buffer for the Hessian of the per-point loss in the network outputs."""
-    n_out = width(arch, arch[0])
-    return np.zeros((n_out, n_out))
+    """Workspace for one evaluation (float64), reused across points and steps."""
+    m = max_width(arch)
+    return np.zeros((N_WORK, max(arch[0] + 1, m), m))
 
 
 @jit
@@ -133,103 +129,105 @@ def _softplus(z):
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-@jit
-def _activate(act, z, a, d1, d2, n):
-    """a = act(z), d1 = act'(z), d2 = act''(z) for the first n entries."""
-    for i in range(n):
-        x = z[i]
-        if act == ACT_TANH:
-            t = math.tanh(x)
-            a[i] = t
-            d1[i] = 1.0 - t * t
-            d2[i] = -2.0 * t * (1.0 - t * t)
-        elif act == ACT_SIGMOID:
-            s = _sigmoid(x)
-            a[i] = s
-            d1[i] = s * (1.0 - s)
-            d2[i] = s * (1.0 - s) * (1.0 - 2.0 * s)
-        elif act == ACT_RELU:
-            if x > 0.0:
-                a[i] = x
-                d1[i] = 1.0
-            else:
-                a[i] = 0.0
-                d1[i] = 0.0
-            d2[i] = 0.0
-        elif act == ACT_SOFTPLUS:
-            s = _sigmoid(x)
-            a[i] = _softplus(x)
-            d1[i] = s
-            d2[i] = s * (1.0 - s)
-        elif act == ACT_QUADRATIC:
-            a[i] = x * x
-            d1[i] = 2.0 * x
-            d2[i] = 2.0
-        else:  # linear
-            a[i] = x
-            d1[i] = 1.0
-            d2[i] = 0.0
-
-
 # ------------------------------------------------------------------------ loss / point
+# The per-point functions below index the workspace and the data directly
+# (work[_Z, k, r], X[i, c]) instead of taking row views: a view costs reference
+# counting on the parent array, which parallel threads then contend for.
 
 
 @jit
-def _point_loss(loss, z, t, n, g, hl, order):
-    """Loss of one point from its outputs z; g = dloss/dz and hl = d2loss/dz2.
+def _point_loss(loss, work, nl, T, i, n, order):
+    """Loss of data point i from the outputs in work[_Z, nl].
 
-    ``order`` 0: value only; 1: and g; 2: and hl.
+    ``order`` 0: value only; 1: and dloss/dz into work[_DELTA, nl]; 2: and
+    d2loss/dz2 into work[_HL, :n, :n].
     """
     val = 0.0
     if loss == LOSS_MSE:
-        for i in range(n):
-            r = z[i] - t[i]
+        for o in range(n):
+            r = work[_Z, nl, o] - T[i, o]
             val += r * r
             if order >= 1:
-                g[i] = 2.0 * r
+                work[_DELTA, nl, o] = 2.0 * r
         if order >= 2:
-            for i in range(n):
-                for j in range(n):
-                    hl[i, j] = 2.0 if i == j else 0.0
+            for o in range(n):
+                for m in range(n):
+                    work[_HL, o, m] = 2.0 if o == m else 0.0
     elif loss == LOSS_BCE:
-        x = z[0]
-        val = _softplus(x) - t[0] * x
+        x = work[_Z, nl, 0]
+        val = _softplus(x) - T[i, 0] * x
         if order >= 1:
             s = _sigmoid(x)
-            g[0] = s - t[0]
+            work[_DELTA, nl, 0] = s - T[i, 0]
             if order >= 2:
-                hl[0, 0] = s * (1.0 - s)
-    else:  # softmax cross-entropy, rows of t sum to 1
-        m = z[0]
-        for i in range(1, n):
-            m = max(m, z[i])
+                work[_HL, 0, 0] = s * (1.0 - s)
+    else:  # softmax cross-entropy, rows of T sum to 1
+        m = work[_Z, nl, 0]
+        for o in range(1, n):
+            m = max(m, work[_Z, nl, o])
         se = 0.0
-        for i in range(n):
-            se += math.exp(z[i] - m)
+        for o in range(n):
+            se += math.exp(work[_Z, nl, o] - m)
         lse = m + math.log(se)
-        for i in range(n):
-            val += t[i] * (lse - z[i])
+        for o in range(n):
+            val += T[i, o] * (lse - work[_Z, nl, o])
         if order >= 1:
-            for i in range(n):
-                g[i] = math.exp(z[i] - lse) - t[i]
+            for o in range(n):
+                work[_DELTA, nl, o] = math.exp(work[_Z, nl, o] - lse) - T[i, o]
             if order >= 2:
-                for i in range(n):
-                    si = g[i] + t[i]
-                    for j in range(n):
-                        sj = g[j] + t[j]
-                        hl[i, j] = (si if i == j else 0.0) - si * sj
+                for o in range(n):
+                    so = work[_DELTA, nl, o] + T[i, o]
+                    for q in range(n):
+                        sq = work[_DELTA, nl, q] + T[i, q]
+                        work[_HL, o, q] = (so if o == q else 0.0) - so * sq
     return val
 
 
 @jit
-def _forward(arch, w, x, work):
-    """Forward pass of one point into work[_Z], work[_A], work[_D1], work[_D2]."""
+def _activate(act, work, layer, n):
+    """a = act(z), d1 = act'(z), d2 = act''(z) for the first n units of ``layer``."""
+    for u in range(n):
+        x = work[_Z, layer, u]
+        if act == ACT_TANH:
+            t = math.tanh(x)
+            work[_A, layer, u] = t
+            work[_D1, layer, u] = 1.0 - t * t
+            work[_D2, layer, u] = -2.0 * t * (1.0 - t * t)
+        elif act == ACT_SIGMOID:
+            s = _sigmoid(x)
+            work[_A, layer, u] = s
+            work[_D1, layer, u] = s * (1.0 - s)
+            work[_D2, layer, u] = s * (1.0 - s) * (1.0 - 2.0 * s)
+        elif act == ACT_RELU:
+            if x > 0.0:
+                work[_A, layer, u] = x
+                work[_D1, layer, u] = 1.0
+            else:
+                work[_A, layer, u] = 0.0
+                work[_D1, layer, u] = 0.0
+            work[_D2, layer, u] = 0.0
+        elif act == ACT_SOFTPLUS:
+            s = _sigmoid(x)
+            work[_A, layer, u] = _softplus(x)
+            work[_D1, layer, u] = s
+            work[_D2, layer, u] = s * (1.0 - s)
+        elif act == ACT_QUADRATIC:
+            work[_A, layer, u] = x * x
+            work[_D1, layer, u] = 2.0 * x
+            work[_D2, layer, u] = 2.0
+        else:  # linear
+            work[_A, layer, u] = x
+            work[_D1, layer, u] = 1.0
+            work[_D2, layer, u] = 0.0
+
+
+@jit
+def _forward(arch, w, X, i, work):
+    """Forward pass of data point i into work[_Z], work[_A], work[_D1], work[_D2]."""
     nl = arch[0]
     act = arch[1]
-    z = work[_Z]
-    a = work[_A]
-    for i in range(width(arch, 0)):
-        a[0, i] = x[i]
+    for c in range(width(arch, 0)):
+        work[_A, 0, c] = X[i, c]
     for k in range(nl):
         nin = width(arch, k)
         nout = width(arch, k + 1)
@@ -241,10 +239,10 @@ def _forward(arch, w, x, work):
                 s = w[bo + r]
             base = wo + r * nin
             for c in range(nin):
-                s += w[base + c] * a[k, c]
-            z[k + 1, r] = s
+                s += w[base + c] * work[_A, k, c]
+            work[_Z, k + 1, r] = s
         if k < nl - 1:
-            _activate(act, z[k + 1], a[k + 1], work[_D1, k + 1], work[_D2, k + 1], nout)
+            _activate(act, work, k + 1, nout)
 
 
 @jit
@@ -255,32 +253,28 @@ def _backward(arch, w, work, grad):
     e (= W^T delta, the back-propagated signal before act') in ``work``.
     """
     nl = arch[0]
-    a = work[_A]
-    delta = work[_DELTA]
-    e = work[_E]
-    d1 = work[_D1]
     for k in range(nl - 1, -1, -1):
         nin = width(arch, k)
         nout = width(arch, k + 1)
         wo = w_offset(arch, k)
         bo = b_offset(arch, k)
         for r in range(nout):
-            dr = delta[k + 1, r]
+            dr = work[_DELTA, k + 1, r]
             base = wo + r * nin
             for c in range(nin):
-                grad[base + c] += dr * a[k, c]
+                grad[base + c] += dr * work[_A, k, c]
             if bo >= 0:
                 grad[bo + r] += dr
         if k > 0:
             for c in range(nin):
-                e[k, c] = 0.0
+                work[_E, k, c] = 0.0
             for r in range(nout):
-                dr = delta[k + 1, r]
+                dr = work[_DELTA, k + 1, r]
                 base = wo + r * nin
                 for c in range(nin):
-                    e[k, c] += w[base + c] * dr
+                    work[_E, k, c] += w[base + c] * dr
             for c in range(nin):
-                delta[k, c] = d1[k, c] * e[k, c]
+                work[_DELTA, k, c] = work[_D1, k, c] * work[_E, k, c]
 
 
 # ---------------------------------------------------------------------- chunk kernels
@@ -290,11 +284,10 @@ def _backward(arch, w, work, grad):
 def _chunk_loss(arch, w, X, T, start, stop, work):
     nl = arch[0]
     n_out = width(arch, nl)
-    hl = np.empty((0, 0))
     total = 0.0
     for i in range(start, stop):
-        _forward(arch, w, X[i], work)
-        total += _point_loss(arch[2], work[_Z, nl], T[i], n_out, work[_DELTA, nl], hl, 0)
+        _forward(arch, w, X, i, work)
+        total += _point_loss(arch[2], work, nl, T, i, n_out, 0)
     return total
 
 
@@ -302,40 +295,30 @@ def _chunk_loss(arch, w, X, T, start, stop, work):
 def _chunk_loss_grad(arch, w, X, T, start, stop, work, grad):
     nl = arch[0]
     n_out = width(arch, nl)
-    hl = np.empty((0, 0))
     total = 0.0
     for i in range(start, stop):
-        _forward(arch, w, X[i], work)
-        total += _point_loss(arch[2], work[_Z, nl], T[i], n_out, work[_DELTA, nl], hl, 1)
+        _forward(arch, w, X, i, work)
+        total += _point_loss(arch[2], work, nl, T, i, n_out, 1)
         _backward(arch, w, work, grad)
     return total
 
 
 @jit
-def _direction_pass(arch, w, work, hl, j, kj, unit, jcol, hrow):
-    """Add row j of one point's Hessian (columns >= jcol) to ``hrow``.
+def _unit_pass(arch, w, work, kj, unit, h):
+    """Tangent pass for a unit push of z[kj + 1, unit]; fills h for layers >= kj.
 
-    Direction j is a parameter of weight layer kj that feeds unit ``unit`` of
-    z[kj + 1] with input ``jcol`` (jcol = -1 for a bias).
+    A parameter W_kj[unit, c] (or b_kj[unit]) moves z[kj + 1, unit] by a[kj, c]
+    (or 1) and nothing below, so its Hessian row is a[kj, c] (or 1) times the
+    row produced here: one pass serves every parameter feeding that unit.
     """
     nl = arch[0]
-    a = work[_A]
-    d1 = work[_D1]
-    d2 = work[_D2]
-    delta = work[_DELTA]
-    e = work[_E]
-    rz = work[_RZ]
-    ra = work[_RA]
-    rd = work[_RD]
-    re = work[_RE]
-    # tangent forward: only unit `unit` of z[kj + 1] moves at first
     n1 = width(arch, kj + 1)
     for r in range(n1):
-        rz[kj + 1, r] = 0.0
-        ra[kj + 1, r] = 0.0
-    rz[kj + 1, unit] = a[kj, jcol] if jcol >= 0 else 1.0
+        work[_RZ, kj + 1, r] = 0.0
+        work[_RA, kj + 1, r] = 0.0
+    work[_RZ, kj + 1, unit] = 1.0
     if kj + 1 < nl:
-        ra[kj + 1, unit] = d1[kj + 1, unit] * rz[kj + 1, unit]
+        work[_RA, kj + 1, unit] = work[_D1, kj + 1, unit]
     for k in range(kj + 1, nl):
         nin = width(arch, k)
         nout = width(arch, k + 1)
@@ -343,36 +326,38 @@ def _direction_pass(arch, w, work, hl, j, kj, unit, jcol, hrow):
         for r in range(nout):
             base = wo + r * nin
             if k == kj + 1:  # the incoming tangent has a single non-zero entry
-                s = w[base + unit] * ra[k, unit]
+                s = w[base + unit] * work[_RA, k, unit]
             else:
                 s = 0.0
                 for c in range(nin):
-                    s += w[base + c] * ra[k, c]
-            rz[k + 1, r] = s
+                    s += w[base + c] * work[_RA, k, c]
+            work[_RZ, k + 1, r] = s
             if k + 1 < nl:
-                ra[k + 1, r] = d1[k + 1, r] * s
+                work[_RA, k + 1, r] = work[_D1, k + 1, r] * s
     # tangent of the output gradient
     n_out = width(arch, nl)
-    for i in range(n_out):
+    for o in range(n_out):
         s = 0.0
         for m in range(n_out):
-            s += hl[i, m] * rz[nl, m]
-        rd[nl, i] = s
+            s += work[_HL, o, m] * work[_RZ, nl, m]
+        work[_RD, nl, o] = s
     # tangent backward down to z[kj + 1]; W of these layers does not move
     for k in range(nl - 1, kj, -1):
         nin = width(arch, k)
         nout = width(arch, k + 1)
         wo = w_offset(arch, k)
         for c in range(nin):
-            re[k, c] = 0.0
+            work[_RE, k, c] = 0.0
         for r in range(nout):
-            dr = rd[k + 1, r]
+            dr = work[_RD, k + 1, r]
             base = wo + r * nin
             for c in range(nin):
-                re[k, c] += w[base + c] * dr
+                work[_RE, k, c] += w[base + c] * dr
         for c in range(nin):
-            rd[k, c] = d2[k, c] * rz[k, c] * e[k, c] + d1[k, c] * re[k, c]
-    # accumulate d(grad)/d(w_j) for the layers at and above kj
+            work[_RD, k, c] = (
+                work[_D2, k, c] * work[_RZ, k, c] * work[_E, k, c] + work[_D1, k, c] * work[_RE, k, c]
+            )
+    # d(grad)/d(push) for the parameters of layers kj and above
     for k in range(kj, nl):
         nin = width(arch, k)
         nout = width(arch, k + 1)
@@ -380,68 +365,63 @@ def _direction_pass(arch, w, work, hl, j, kj, unit, jcol, hrow):
         bo = b_offset(arch, k)
         for r in range(nout):
             base = wo + r * nin
-            rdr = rd[k + 1, r]
-            dr = delta[k + 1, r]
-            if k == kj:  # a[kj] does not depend on w_j
-                c0 = max(0, j - base)
-                for c in range(c0, nin):
-                    hrow[base + c] += rdr * a[k, c]
-            else:
+            rdr = work[_RD, k + 1, r]
+            if k == kj:  # a[kj] does not depend on the push
                 for c in range(nin):
-                    hrow[base + c] += rdr * a[k, c] + dr * ra[k, c]
-            if bo >= 0 and bo + r >= j:
-                hrow[bo + r] += rdr
+                    h[base + c] = rdr * work[_A, k, c]
+            else:
+                dr = work[_DELTA, k + 1, r]
+                for c in range(nin):
+                    h[base + c] = rdr * work[_A, k, c] + dr * work[_RA, k, c]
+            if bo >= 0:
+                h[bo + r] = rdr
 
 
 @jit
-def _chunk_hessian(arch, w, X, T, start, stop, work, hl, H):
-    """Add the upper triangle of the chunk's summed Hessian to H."""
+def _chunk_hessian(arch, w, X, T, start, stop, work, scratch, H):
+    """Add the upper triangle of the chunk's summed Hessian to H.
+
+    ``scratch`` is a float64 buffer of length 2 * n_params.
+    """
     nl = arch[0]
     n_out = width(arch, nl)
     p = n_params(arch)
-    scratch = np.zeros(p)
-    total = 0.0
+    grad = scratch[:p]
+    h = scratch[p:]
     for i in range(start, stop):
-        _forward(arch, w, X[i], work)
-        total += _point_loss(arch[2], work[_Z, nl], T[i], n_out, work[_DELTA, nl], hl, 2)
-        _backward(arch, w, work, scratch)
+        _forward(arch, w, X, i, work)
+        _point_loss(arch[2], work, nl, T, i, n_out, 2)
+        _backward(arch, w, work, grad)
         for k in range(nl):
             nin = width(arch, k)
             nout = width(arch, k + 1)
             wo = w_offset(arch, k)
             bo = b_offset(arch, k)
             for r in range(nout):
+                _unit_pass(arch, w, work, k, r, h)
+                # rows of the parameters feeding unit r: a[k, c] (or 1) times h, upper triangle
                 for c in range(nin):
                     j = wo + r * nin + c
-                    _direction_pass(arch, w, work, hl, j, k, r, c, H[j])
+                    s = work[_A, k, c]
+                    for q in range(j, p):
+                        H[j, q] += s * h[q]
                 if bo >= 0:
                     j = bo + r
-                    _direction_pass(arch, w, work, hl, j, k, r, -1, H[j])
-    return total
+                    for q in range(j, p):
+                        H[j, q] += h[q]
 
 
 @jit
-def _chunk_hvp(arch, w, v, X, T, start, stop, work, hl, out):
+def _chunk_hvp(arch, w, v, X, T, start, stop, work, scratch, out):
     """Add the chunk's summed Hessian-vector product H v to ``out``."""
     nl = arch[0]
     n_out = width(arch, nl)
-    p = n_params(arch)
-    scratch = np.zeros(p)
-    a = work[_A]
-    d1 = work[_D1]
-    d2 = work[_D2]
-    delta = work[_DELTA]
-    e = work[_E]
-    rz = work[_RZ]
-    ra = work[_RA]
-    rd = work[_RD]
-    re = work[_RE]
     for i in range(start, stop):
-        _forward(arch, w, X[i], work)
-        _point_loss(arch[2], work[_Z, nl], T[i], n_out, work[_DELTA, nl], hl, 2)
+        _forward(arch, w, X, i, work)
+        _point_loss(arch[2], work, nl, T, i, n_out, 2)
         _backward(arch, w, work, scratch)
         for c in range(width(arch, 0)):
-            ra[0, c] = 0.0
+            work[_RA, 0, c] = 0.0
         for k in range(nl):
             nin = width(arch, k)
             nout = width(arch, k + 1)
@@ -453,15 +433,15 @@ def _chunk_hvp(arch, w, v, X, T, start, stop, work, hl, out):
                 if bo >= 0:
                     s = v[bo + r]
                 for c in range(nin):
-                    s += w[base + c] * ra[k, c] + v[base + c] * a[k, c]
-                rz[k + 1, r] = s
+                    s += w[base + c] * work[_RA, k, c] + v[base + c] * work[_A, k, c]
+                work[_RZ, k + 1, r] = s
                 if k + 1 < nl:
-                    ra[k + 1, r] = d1[k + 1, r] * s
+                    work[_RA, k + 1, r] = work[_D1, k + 1, r] * s
         for r in range(n_out):
             s = 0.0
             for m in range(n_out):
-                s += hl[r, m] * rz[nl, m]
-            rd[nl, r] = s
+                s += work[_HL, r, m] * work[_RZ, nl, m]
+            work[_RD, nl, r] = s
         for k in range(nl - 1, -1, -1):
             nin = width(arch, k)
             nout = width(arch, k + 1)
@@ -469,60 +449,60 @@ def _chunk_hvp(arch, w, v, X, T, start, stop, work, hl, out):
             bo = b_offset(arch, k)
             for r in range(nout):
                 base = wo + r * nin
-                rdr = rd[k + 1, r]
-                dr = delta[k + 1, r]
+                rdr = work[_RD, k + 1, r]
+                dr = work[_DELTA, k + 1, r]
                 for c in range(nin):
-                    out[base + c] += rdr * a[k, c] + dr * ra[k, c]
+                    out[base + c] += rdr * work[_A, k, c] + dr * work[_RA, k, c]
                 if bo >= 0:
                     out[bo + r] += rdr
             if k > 0:
                 for c in range(nin):
-                    re[k, c] = 0.0
+                    work[_RE, k, c] = 0.0
                 for r in range(nout):
                     base = wo + r * nin
-                    rdr = rd[k + 1, r]
-                    dr = delta[k + 1, r]
+                    rdr = work[_RD, k + 1, r]
+                    dr = work[_DELTA, k + 1, r]
                     for c in range(nin):
-                        re[k, c] += w[base + c] * rdr + v[base + c] * dr
+                        work[_RE, k, c] += w[base + c] * rdr + v[base + c] * dr
                 for c in range(nin):
-                    rd[k, c] = d2[k, c] * rz[k, c] * e[k, c] + d1[k, c] * re[k, c]
+                    work[_RD, k, c] = (
+                        work[_D2, k, c] * work[_RZ, k, c] * work[_E, k, c] + work[_D1, k, c] * work[_RE, k, c]
+                    )
 
 
 @jit
-def _chunk_gauss_newton(arch, w, X, T, start, stop, work, hl, jac, G):
+def _chunk_gauss_newton(arch, w, X, T, start, stop, work, jac, G):
     """Add the upper triangle of the chunk's sum of J^T H_loss J to G."""
     nl = arch[0]
     n_out = width(arch, nl)
     p = n_params(arch)
     for i in range(start, stop):
-        _forward(arch, w, X[i], work)
-        _point_loss(arch[2], work[_Z, nl], T[i], n_out, work[_DELTA, nl], hl, 2)
+        _forward(arch, w, X, i, work)
+        _point_loss(arch[2], work, nl, T, i, n_out, 2)
         for o in range(n_out):  # one reverse pass per output gives row o of J
             for m in range(n_out):
                 work[_DELTA, nl, m] = 1.0 if m == o else 0.0
-            for q in range(p):
-                jac[o, q] = 0.0
-            _backward(arch, w, work, jac[o])
+            row = jac[o]
+            row[:] = 0.0
+            _backward(arch, w, work, row)
         for o in range(n_out):
             for m in range(n_out):
-                h = hl[o, m]
+                h = work[_HL, o, m]
                 if h == 0.0:
                     continue
                 for q in range(p):
                     jq = jac[o, q] * h
                     if jq == 0.0:
                         continue
-                    row = G[q]
-                    jm = jac[m]
                     for s in range(q, p):
-                        row[s] += jq * jm[s]
+                        G[q, s] += jq * jac[m, s]
 
 
 @jit
 def _chunk_forward(arch, w, X, start, stop, work, out):
     nl = arch[0]
     for i in range(start, stop):
-        _forward(arch, w, X[i], work)
+        _forward(arch, w, X, i, work)
         for r in range(width(arch, nl)):
             out[i, r] = work[_Z, nl, r]
 
@@ -545,7 +525,7 @@ def _n_chunks(N):
 
 @jit
 def loss_value(arch, w, X, T, wd, work):
-    """Mean loss plus (wd/2)||w||^2 of one parameter vector; serial."""
+    """Mean loss plus (wd/2)||w||^2 of one parameter vector; serial, no allocation."""
     N = X.shape[0]
     total = 0.0
     for c in range(_n_chunks(N)):
@@ -565,13 +545,103 @@ def loss_grad_value(arch, w, X, T, wd, work, part, grad):
     for q in range(p):
         grad[q] = 0.0
     for c in range(_n_chunks(N)):
-        part[:] = 0.0
+        for q in range(p):
+            part[q] = 0.0
         total += _chunk_loss_grad(arch, w, X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, part)
         for q in range(p):
             grad[q] += part[q]
     for q in range(p):
         grad[q] = grad[q] / N + wd * w[q]
     return total / N + 0.5 * wd * _sqnorm(w)
+
+
+@jit
+def _hessian_chunk_sum(arch, w, X, T, c, work, scratch, part):
+    """part = the chunk's summed Hessian (upper triangle); part is overwritten."""
+    N = X.shape[0]
+    part[:, :] = 0.0
+    _chunk_hessian(arch, w, X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, scratch, part)
+
+
+@jit
+def _gauss_newton_chunk_sum(arch, w, X, T, c, work, jac, part):
+    N = X.shape[0]
+    part[:, :] = 0.0
+    _chunk_gauss_newton(arch, w, X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, jac, part)
+
+
+@jit
+def _finish_symmetric(Hsum, N, wd, out):
+    """out = Hsum / N + wd I, with the upper triangle mirrored."""
+    p = Hsum.shape[0]
+    for i in range(p):
+        for j in range(i, p):
+            h = Hsum[i, j] / N
+            if i == j:
+                h += wd
+            out[i, j] = h
+            out[j, i] = h
+
+
+@jit
+def _matrix_one(kind, arch, w, X, T, wd, out):
+    """Hessian (kind 0) or Gauss-Newton matrix (kind 1) of one vector into out; serial."""
+    p = w.shape[0]
+    N = X.shape[0]
+    work = new_work(arch)
+    scratch = np.zeros(2 * p)
+    jac = np.zeros((width(arch, arch[0]), p))
+    total = np.zeros((p, p))
+    part = np.empty((p, p))
+    for c in range(_n_chunks(N)):
+        if kind == 0:
+            _hessian_chunk_sum(arch, w, X, T, c, work, scratch, part)
+        else:
+            _gauss_newton_chunk_sum(arch, w, X, T, c, work, jac, part)
+        if c == 0:
+            total[:, :] = part
+        else:
+            total += part
+    _finish_symmetric(total, N, wd, out)
+
+
+@jit
+def hessian_one(arch, w, X, T, wd, out):
+    """Exact Hessian (p, p) of one vector into ``out``; serial, equal bit for bit to hessian_batch."""
+    _matrix_one(0, arch, w, X, T, wd, out)
+
+
+@jit
+def gauss_newton_one(arch, w, X, T, wd, out):
+    """Gauss-Newton matrix of one vector into ``out``; serial."""
+    _matrix_one(1, arch, w, X, T, wd, out)
+
+
+@jit
+def loss_grad_one(arch, w, X, T, wd, grad):
+    """U(w) with its gradient into ``grad``; serial, allocates its own workspace."""
+    work = new_work(arch)
+    part = np.zeros(w.shape[0])
+    return loss_grad_value(arch, w, X, T, wd, work, part, grad)
+
+
+@jit
+def hvp_one(arch, w, v, X, T, wd, out):
+    """H(w) v into ``out``; serial."""
+    p = w.shape[0]
+    N = X.shape[0]
+    work = new_work(arch)
+    scratch = np.zeros(p)
+    part = np.zeros(p)
+    for q in range(p):
+        out[q] = 0.0
+    for c in range(_n_chunks(N)):
+        part[:] = 0.0
+        _chunk_hvp(arch, w, v, X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, scratch, part)
+        for q in range(p):
+            out[q] += part[q]
+    for q in range(p):
+        out[q] = out[q] / N + wd * v[q]
 
 
 # -------------------------------------------------------------------- parallel drivers
@@ -634,36 +704,6 @@ def loss_grad_batch(arch, W, X, T, wd, out_loss, out_grad):
         out_loss[b] = total / N + 0.5 * wd * _sqnorm(W[b])
 
 
-@jit
-def _finish_symmetric(Hsum, N, wd, out):
-    """out = Hsum / N + wd I, with the upper triangle mirrored."""
-    p = Hsum.shape[0]
-    for i in range(p):
-        for j in range(i, p):
-            h = Hsum[i, j] / N
-            if i == j:
-                h += wd
-            out[i, j] = h
-            out[j, i] = h
-
-
-@jit
-def _hessian_chunk_sum(arch, w, X, T, c, work, hl, part):
-    """part = the chunk's summed Hessian (upper triangle); part is overwritten."""
-    N = X.shape[0]
-    part[:, :] = 0.0
-    _chunk_hessian(arch, w, X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, hl, part)
-
-
-@jit
-def _gauss_newton_chunk_sum(arch, w, X, T, c, work, hl, part):
-    N = X.shape[0]
-    p = w.shape[0]
-    jac = np.zeros((width(arch, arch[0]), p))
-    part[:, :] = 0.0
-    _chunk_gauss_newton(arch, w, X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, hl, jac, part)
-
-
 @jit(parallel=True)
 def _matrix_batch(kind, arch, W, X, T, wd, split_chunks, out):
     """Hessian (kind 0) or Gauss-Newton (kind 1) matrices of B vectors: out (B, p, p).
@@ -676,37 +716,26 @@ def _matrix_batch(kind, arch, W, X, T, wd, split_chunks, out):
     B, p = W.shape
     N = X.shape[0]
     nc = _n_chunks(N)
+    n_out = width(arch, arch[0])
     if split_chunks:
         parts = np.zeros((B, nc, p, p))
         for task in prange(B * nc):
             b = task // nc
             c = task % nc
             work = new_work(arch)
-            hl = new_loss_hessian(arch)
+            scratch = np.zeros(2 * p)
+            jac = np.zeros((n_out, p))
             if kind == 0:
-                _hessian_chunk_sum(arch, W[b], X, T, c, work, hl, parts[b, c])
+                _hessian_chunk_sum(arch, W[b], X, T, c, work, scratch, parts[b, c])
             else:
-                _gauss_newton_chunk_sum(arch, W[b], X, T, c, work, hl, parts[b, c])
+                _gauss_newton_chunk_sum(arch, W[b], X, T, c, work, jac, parts[b, c])
         for b in prange(B):
             for c in range(1, nc):
                 parts[b, 0] += parts[b, c]
             _finish_symmetric(parts[b, 0], N, wd, out[b])
     else:
         for b in prange(B):
-            work = new_work(arch)
-            hl = new_loss_hessian(arch)
-            total = np.zeros((p, p))
-            part = np.empty((p, p))
-            for c in range(nc):
-                if kind == 0:
-                    _hessian_chunk_sum(arch, W[b], X, T, c, work, hl, part)
-                else:
-                    _gauss_newton_chunk_sum(arch, W[b], X, T, c, work, hl, part)
-                if c == 0:
-                    total[:, :] = part
-                else:
-                    total += part
-            _finish_symmetric(total, N, wd, out[b])
+            _matrix_one(kind, arch, W[b], X, T, wd, out[b])
 
 
 @jit
@@ -732,8 +761,8 @@ def hvp_batch(arch, W, V, X, T, wd, out):
         b = task // nc
         c = task % nc
         work = new_work(arch)
-        hl = new_loss_hessian(arch)
-        _chunk_hvp(arch, W[b], V[b], X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, hl, parts[b, c])
+        scratch = np.zeros(p)
+        _chunk_hvp(arch, W[b], V[b], X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, scratch, parts[b, c])
     for b in prange(B):
         for q in range(p):
             s = 0.0

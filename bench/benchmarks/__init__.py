@@ -1,0 +1,1 @@
+"""asv benchmarks for fastland (run from bench/: ``asv run --python=same --quick``)."""
