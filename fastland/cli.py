@@ -124,8 +124,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         plane = minima_plane(run, threshold=args.threshold, max_points=args.max_points)
         if plane.n_low > 2:
             path = Path(f"{stem}_minima_map.png")
+            null = plane.null_explained if np.isfinite(plane.null_explained) else None
             plot.minima_map(plane.coords, plane.loss[plane.low], explained=float(np.nansum(plane.explained)),
-                            null=plane.null_explained, path=path)
+                            null=null, path=path)
             written.append(path)
     for path in written:
         print(f"wrote {path}")

@@ -217,15 +217,17 @@ def _plane(points: np.ndarray, plane_dims: int):
     """PCA plane of a cloud: (explained ratios, centre, basis, coordinates)."""
     d = points.shape[1]
     k = min(plane_dims, d, points.shape[0] - 1)
+    coords = np.zeros((points.shape[0], plane_dims))  # missing axes (too few points) stay 0
     if k < 1:
         nan = np.full(plane_dims, np.nan)
-        return nan, np.full(d, np.nan), np.full((plane_dims, d), np.nan), np.empty((points.shape[0], 0))
+        return nan, np.full(d, np.nan), np.full((plane_dims, d), np.nan), coords
     pca = PCA(n_components=k).fit(points)
     ratios = np.full(plane_dims, np.nan)
     ratios[:k] = pca.explained_variance_ratio_
     basis = np.full((plane_dims, d), np.nan)
     basis[:k] = pca.components_
-    return ratios, pca.mean_, basis, pca.transform(points)
+    coords[:, :k] = pca.transform(points)
+    return ratios, pca.mean_, basis, coords
 
 
 def minima_plane(

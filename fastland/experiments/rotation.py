@@ -48,6 +48,7 @@ class AngleResult:
     rashomon: float
     rashomon_stderr: float
     explained_sd: float
+    half_gap: float
     seconds: float
 
 
@@ -154,6 +155,22 @@ def _energy_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * cdist(a, b).mean() - cdist(a, a).mean() - cdist(b, b).mean())
 
 
+def _explained(points: np.ndarray, plane_dims: int = 2) -> float:
+    c = points - points.mean(axis=0)
+    ev = np.linalg.eigvalsh(c.T @ c)[::-1]
+    return float(ev[:plane_dims].sum() / ev.sum()) if ev.sum() > 0 else float("nan")
+
+
+def _chain_half_gap(plane: MinimaPlane, n_draws: int) -> float:
+    """|explained variance of the odd chains' low-loss draws - the even chains'|."""
+    chain = plane.indices[plane.low] // n_draws
+    odd = chain % 2 == 1
+    if odd.sum() < 4 or (~odd).sum() < 4:
+        return float("nan")
+    emb = plane.embedding[plane.low]
+    return abs(_explained(emb[odd]) - _explained(emb[~odd]))
+
+
 def _bootstrap_explained_sd(points: np.ndarray, plane_dims: int, reps: int, seed: int) -> float:
     if points.shape[0] <= plane_dims + 1:
         return float("nan")
@@ -258,13 +275,14 @@ def rotation(
         stride = max(1, int(round(run.n_chains * run.n_draws / ess)))
         loss_thinned[angle] = np.asarray(run.loss[:]).ravel()[::stride]
         sd = _bootstrap_explained_sd(plane.embedding[plane.low], 2, 100, seed)
+        halves = _chain_half_gap(plane, run.n_draws)
         run.close()
         per_angle.append(
             AngleResult(
                 angle=angle, path=str(path), acceptance=float(summ.acceptance or float("nan")),
                 rhat_max=float(summ.rhat_max), ess_bulk_min=float(summ.ess_bulk_min), clt_ok=bool(summ.clt_ok),
                 plane=plane, rashomon=rr.ratio, rashomon_stderr=rr.stderr, explained_sd=sd,
-                seconds=time.perf_counter() - t0,
+                half_gap=halves, seconds=time.perf_counter() - t0,
             )
         )
         log(
@@ -369,7 +387,12 @@ def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
             f"or sample longer."
         )
     spread = float(expl.max() - expl.min())
-    noise = float(2 * np.sqrt(np.nanmax(sds) ** 2 * 2)) if np.all(np.isfinite(sds)) else float("nan")
+    # noise: two standard errors of a difference (bootstrap), or the gap between the odd and
+    # even chains of one angle when that is larger (chains that have not mixed)
+    gaps = np.array([a.half_gap for a in per_angle])
+    noise = float(2 * np.sqrt(2) * np.nanmax(sds)) if np.any(np.isfinite(sds)) else float("nan")
+    if np.any(np.isfinite(gaps)):
+        noise = float(np.nanmax([noise, np.nanmax(gaps)]))
     ks_min = min(ks.values()) if ks else 1.0
     ed = max(energy.values()) if energy else 0.0
     same_expl = not (spread > noise)
@@ -378,7 +401,7 @@ def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
     above_null = bool(np.all(expl > nulls))
     parts = [
         f"explained variance of the plane {', '.join(f'{e:.3f}' for e in expl)} "
-        f"(isotropic null {np.nanmean(nulls):.3f}; spread {spread:.3f} vs bootstrap noise {noise:.3f})",
+        f"(isotropic null {np.nanmean(nulls):.3f}; spread {spread:.3f} vs noise {noise:.3f})",
         f"loss distributions KS p >= {ks_min:.3g}",
         f"energy distance of the aligned minima sets {ed:.3g} vs between-chain-halves noise {baseline:.3g}",
     ]
@@ -387,8 +410,11 @@ def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
             "largest principal angle between the aligned planes "
             + ", ".join(f"{k}: {v:.1f} deg" for k, v in aligned_angles.items())
         )
+    rhat = max(a.rhat_max for a in per_angle)
     if same_expl and same_loss and same_set:
         head = "No change: rotating the data left the geometry of the good minima the same within noise"
+    elif rhat > 1.1:
+        head = "Inconclusive: the angles differ, but by no more than unmixed chains can explain"
     else:
         which = [n for n, ok in (("explained variance", same_expl), ("loss distribution", same_loss),
                                  ("minima set", same_set)) if not ok]
@@ -398,7 +424,6 @@ def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
         if above_null
         else " The plane explains no more than an isotropic cloud of the same size would."
     )
-    rhat = max(a.rhat_max for a in per_angle)
     if rhat > 1.1:
         tail += (
             f" Caution: the chains have not mixed (R-hat max {rhat:.2f} > 1.1), so differences between"
@@ -421,7 +446,9 @@ def _figures(result: RotationResult, data_by_angle: dict, out: Path) -> list[str
     maps = {}
     for a in result.angles:
         pl = a.plane
-        maps[a.angle] = (pl.coords, pl.loss[pl.low], float(np.nansum(pl.explained)), pl.null_explained)
+        expl = float(np.nansum(pl.explained)) if np.any(np.isfinite(pl.explained)) else None
+        null = pl.null_explained if np.isfinite(pl.null_explained) else None
+        maps[a.angle] = (pl.coords, pl.loss[pl.low], expl, null)
     p = out / "minima_maps.png"
     plot.minima_maps_by_angle(maps, path=p)
     files.append(str(p))
