@@ -5,21 +5,31 @@ The public surface is listed in ``__all__``; ``tests/test_namespace.py`` locks i
 
 __version__ = "0.1.0"
 
-from . import datasets, diagnostics
+from . import critical, datasets, diagnostics, experiments, geometry, plot, symmetry
 from .data import Dataset
 from .landscape import Landscape
 from .model import MLP
 from .sample import sample
 from .store import Run, open_run
+from .train import GradientFlowResult, TrainResult, gradient_flow, train
 
 __all__ = [
     "Dataset",
+    "GradientFlowResult",
     "Landscape",
     "MLP",
     "Run",
+    "TrainResult",
     "__version__",
+    "critical",
     "datasets",
     "diagnostics",
+    "experiments",
+    "geometry",
+    "gradient_flow",
     "open_run",
+    "plot",
     "sample",
+    "symmetry",
+    "train",
 ]
