@@ -66,11 +66,15 @@ def check_finite_array(name: str, value, ndim: int | tuple[int, ...], dtype=np.f
         raise ValueError(f"{name}: expected a numeric array, got {type(value).__name__}") from exc
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):  # converting would drop the imaginary part
+        raise ValueError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
     ndims = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
         raise ValueError(f"{name}: expected a {want} array, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not arr.flags.writeable:  # read-only is another Numba type: a second compile of every kernel
+        arr = arr.copy()
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name}: expected finite values, found {bad} NaN or inf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,8 +42,9 @@ class Dataset:
         y = check_finite_array("y", y, (1, 2))
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y: expected {X.shape[0]} rows to match X, got shape {y.shape}")
-        self.X = X
-        self.y = y
+        # own copies: freezing the caller's arrays (or sharing them) would be a side effect
+        self.X = X.copy()
+        self.y = y.copy()
         self.X.setflags(write=False)
         self.y.setflags(write=False)
 
@@ -105,6 +107,8 @@ class Dataset:
             raise ValueError(f"fraction: expected a number in [0, 1], got {fraction}")
         labels = self.class_labels()
         C = int(labels.max()) + 1 if n_classes is None else check_int("n_classes", n_classes, 2)
+        if labels.max() >= C:
+            raise ValueError(f"n_classes: expected more than the largest label {labels.max()}, got {C}")
         C = max(C, 2)
         rng = np.random.default_rng(seed)
         k = int(round(fraction * self.n))
@@ -164,8 +168,11 @@ def random_labels(
     n = check_int("n", n, 1)
     dim = check_int("dim", dim, 1)
     n_classes = check_int("n_classes", n_classes, 2)
-    if not (np.isfinite(low) and np.isfinite(high) and high > low):
-        raise ValueError(f"high: expected a finite number > low={low}, got {high}")
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+            raise ValueError(f"{name}: expected a finite real number, got {value!r}")
+    if not high > low:
+        raise ValueError(f"high: expected a number > low={low}, got {high}")
     rng = np.random.default_rng(seed)
     X = rng.uniform(low, high, size=(n, dim))
     y = rng.integers(0, n_classes, size=n).astype(float)

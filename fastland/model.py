@@ -239,9 +239,17 @@ class MLP:
     def from_spec(cls, spec: dict | str) -> MLP:
         """Rebuild a model from :meth:`spec` output (a dict or its JSON string)."""
         if isinstance(spec, str):
-            spec = json.loads(spec)
+            try:
+                spec = json.loads(spec)
+            except ValueError as exc:
+                raise ValueError(f"spec: expected a JSON object, got {spec!r:.80}") from exc
         if not isinstance(spec, dict):
             raise ValueError(f"spec: expected a dict or JSON string, got {type(spec).__name__}")
+        keys = ("n_in", "hidden", "n_out", "activation", "loss", "bias")
+        unknown = sorted(set(spec) - set(keys))
+        missing = [k for k in ("n_in", "hidden", "n_out") if k not in spec]
+        if unknown or missing:
+            raise ValueError(f"spec: expected keys among {keys}, missing {missing}, unknown {unknown}")
         return cls(**spec)
 
     def __eq__(self, other) -> bool:

@@ -15,7 +15,7 @@ __all__ = ["jit"]
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
-def jit(fn=None, *, parallel: bool = False):
+def jit(fn=None, *, parallel: bool = False, reassociate: bool = False):
     """Compile ``fn`` with fastland's Numba options.
 
     Parameters
@@ -25,10 +25,16 @@ def jit(fn=None, *, parallel: bool = False):
     parallel : bool, default False
         Exception to the defaults, for kernels that ``prange`` over chains,
         runs or parameter points.
+    reassociate : bool, default False
+        Exception to the defaults, for pure reductions (sums over data points)
+        that must vectorise: allows reassociation and fused multiply-add only,
+        never the no-NaN / no-inf assumptions.
     """
     options = dict(_OPTIONS)
     if parallel:
         options["parallel"] = True  # exception: only the batch drivers use prange
+    if reassociate:
+        options["fastmath"] = {"reassoc", "contract"}  # exception: SIMD sums; NaN/inf semantics kept
 
     def wrap(f):
         return numba.njit(**options)(f)

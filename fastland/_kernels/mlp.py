@@ -381,6 +381,128 @@ def _unit_pass(arch, w, work, kj, unit, h):
 def _chunk_hessian(arch, w, X, T, start, stop, work, scratch, H):
     """Add the upper triangle of the chunk's summed Hessian to H.
 
+    One hidden layer (the common case) uses the closed form; deeper nets the
+    generic unit-pass scheme. ``scratch`` is a float64 buffer of length 2 * n_params.
+    """
+    if arch[0] == 2:
+        _chunk_hessian_one_hidden(arch, w, X, T, start, stop, work, scratch, H)
+    else:
+        _chunk_hessian_generic(arch, w, X, T, start, stop, work, scratch, H)
+
+
+@jit
+def _chunk_hessian_one_hidden(arch, w, X, T, start, stop, work, scratch, H):
+    """Closed-form Hessian of a one-hidden-layer net, summed over a chunk (upper triangle into H).
+
+    With a = act(z1), z1 = W1 x + b1, z2 = W2 a + b2, g = dl/dz2, Hl = d2l/dz2^2,
+    e = W2^T g, u = act'(z1) and M = Hl W2, each point adds
+        W1[r,c] W1[r',c']  x_c x_c' C[r,r'],  C = u_r u_r' (W2^T M)[r,r'] + [r = r'] act''(z1_r) e_r
+        W1[r,c] W2[o,r']   x_c (u_r M[o,r] a_r' + [r = r'] g_o u_r)
+        W2[o,r] W2[o',r']  Hl[o,o'] a_r a_r'
+    where bias rows and columns take x_c (or a_r) = 1. The per-point factors are
+    stored with the point index innermost, so every Hessian entry is a SIMD dot
+    product over the chunk's points (:func:`_hessian_one_hidden_sums`).
+    """
+    nin = width(arch, 0)
+    m = width(arch, 1)
+    no = width(arch, 2)
+    w2 = w_offset(arch, 1)
+    nx = nin + 1 if b_offset(arch, 0) >= 0 else nin
+    na = m + 1 if b_offset(arch, 1) >= 0 else m
+    nk = stop - start
+    XT = np.ones((nx, nk))  # inputs (and the bias constant), point index innermost
+    AT = np.ones((na, nk))  # hidden activations (and the bias constant)
+    C = np.empty((m, m, nk))
+    V = np.empty((no, m, nk))  # u_r M[o, r]
+    F = np.empty((no, m, nk))  # g_o u_r
+    HL = np.empty((no, no, nk))
+    for k in range(nk):
+        i = start + k
+        _forward(arch, w, X, i, work)
+        _point_loss(arch[2], work, 2, T, i, no, 2)
+        for c in range(nin):
+            XT[c, k] = X[i, c]
+        for r in range(m):
+            AT[r, k] = work[_A, 1, r]
+        for o in range(no):
+            for q in range(no):
+                HL[o, q, k] = work[_HL, o, q]
+            for r in range(m):
+                s = 0.0
+                for q in range(no):
+                    s += work[_HL, o, q] * w[w2 + q * m + r]
+                work[_RD, o, r] = s  # M[o, r]
+                V[o, r, k] = work[_D1, 1, r] * s
+                F[o, r, k] = work[_DELTA, 2, o] * work[_D1, 1, r]
+        for r in range(m):
+            e = 0.0
+            for o in range(no):
+                e += w[w2 + o * m + r] * work[_DELTA, 2, o]
+            for r2 in range(r, m):
+                s = 0.0
+                for o in range(no):
+                    s += w[w2 + o * m + r] * work[_RD, o, r2]
+                c = work[_D1, 1, r] * work[_D1, 1, r2] * s
+                if r2 == r:
+                    c += work[_D2, 1, r] * e
+                C[r, r2, k] = c
+                C[r2, r, k] = c
+    _hessian_one_hidden_sums(arch, XT, AT, C, V, F, HL, H)
+
+
+@jit(reassociate=True)
+def _hessian_one_hidden_sums(arch, XT, AT, C, V, F, HL, H):
+    """H[j, q] += sum over points of the closed-form factors (upper triangle)."""
+    nin = width(arch, 0)
+    m = width(arch, 1)
+    no = width(arch, 2)
+    w1 = w_offset(arch, 0)
+    b1 = b_offset(arch, 0)
+    w2 = w_offset(arch, 1)
+    b2 = b_offset(arch, 1)
+    nx = XT.shape[0]
+    na = AT.shape[0]
+    nk = XT.shape[1]
+    for r in range(m):
+        for c in range(nx):
+            j = w1 + r * nin + c if c < nin else b1 + r
+            # first-layer columns q >= j
+            for r2 in range(m):
+                for c2 in range(nx):
+                    q = w1 + r2 * nin + c2 if c2 < nin else b1 + r2
+                    if q >= j:
+                        s = 0.0
+                        for k in range(nk):
+                            s += C[r, r2, k] * XT[c, k] * XT[c2, k]
+                        H[j, q] += s
+            # second-layer columns
+            for o in range(no):
+                for r2 in range(na):
+                    q = w2 + o * m + r2 if r2 < m else b2 + o
+                    s = 0.0
+                    for k in range(nk):
+                        s += XT[c, k] * V[o, r, k] * AT[r2, k]
+                    if r2 == r:
+                        for k in range(nk):
+                            s += XT[c, k] * F[o, r, k]
+                    H[j, q] += s
+    for o in range(no):
+        for r in range(na):
+            j = w2 + o * m + r if r < m else b2 + o
+            for o2 in range(no):
+                for r2 in range(na):
+                    q = w2 + o2 * m + r2 if r2 < m else b2 + o2
+                    if q >= j:
+                        s = 0.0
+                        for k in range(nk):
+                            s += HL[o, o2, k] * AT[r, k] * AT[r2, k]
+                        H[j, q] += s
+
+
+@jit
+def _chunk_hessian_generic(arch, w, X, T, start, stop, work, scratch, H):
+    """Add the upper triangle of the chunk's summed Hessian to H.
+
     ``scratch`` is a float64 buffer of length 2 * n_params.
     """
     nl = arch[0]
