@@ -34,6 +34,7 @@ __all__ = [
     "isotropic_null",
     "minima_plane",
     "rashomon_ratio",
+    "read_flat",
     "symmetry_orbit",
 ]
 
@@ -47,25 +48,13 @@ def _gather(run_or_draws, loss, max_points: int, seed: int):
 
     if isinstance(run_or_draws, Run):
         run = run_or_draws
-        C, D, p = run.n_chains, run.n_draws, run.n_params
+        C, D = run.n_chains, run.n_draws
         if C * D == 0:
             raise ValueError("run_or_draws: the run has no draws yet")
         flat = np.arange(C * D)
         if C * D > max_points:
             flat = np.sort(np.random.default_rng(seed).choice(C * D, size=max_points, replace=False))
-        points = np.empty((flat.size, p))
-        losses = np.empty(flat.size)
-        chain_of = flat // D
-        for c in np.unique(chain_of):  # read only the chosen draws, one chain at a time
-            sel = chain_of == c
-            idx = flat[sel] - c * D
-            if idx.size == D:
-                points[sel] = run.draws[int(c)]
-                losses[sel] = run.loss[int(c)]
-            else:
-                points[sel] = run.draws[int(c), idx]
-                losses[sel] = run.loss[int(c), idx]
-        return points, losses, flat
+        return read_flat(run, flat), read_flat(run, flat, "loss"), flat
     draws = check_finite_array("run_or_draws", run_or_draws, (2, 3))
     points = draws.reshape(-1, draws.shape[-1])
     if loss is None:
@@ -78,6 +67,22 @@ def _gather(run_or_draws, loss, max_points: int, seed: int):
         flat = np.sort(np.random.default_rng(seed).choice(points.shape[0], size=max_points, replace=False))
         points, losses = points[flat], losses[flat]
     return points, losses, flat
+
+
+def read_flat(run, flat: np.ndarray, what: str = "draws") -> np.ndarray:
+    """Draws (or losses, ``what="loss"``) at sorted flat indices chain * n_draws + draw.
+
+    Reads only those draws from the run file, one chain at a time.
+    """
+    source = run.draws if what == "draws" else run.loss
+    D = run.n_draws
+    out = np.empty((flat.size, *source.shape[2:]))
+    chain_of = flat // D
+    for c in np.unique(chain_of):
+        sel = chain_of == c
+        idx = flat[sel] - c * D
+        out[sel] = source[int(c)] if idx.size == D else source[int(c), idx]
+    return out
 
 
 # --------------------------------------------------------------------- null model

@@ -26,7 +26,7 @@ from scipy import linalg, stats
 from scipy.spatial.distance import cdist
 
 from .. import datasets
-from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio
+from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio, read_flat
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
@@ -345,16 +345,7 @@ def _json_default(v):
 
 def _gather_low(run, plane: MinimaPlane) -> np.ndarray:
     """The low-loss draws the plane used, read from the run."""
-    flat = plane.indices[plane.low]
-    if flat.size == 0:
-        return np.empty((0, run.n_params))
-    D = run.n_draws
-    out = np.empty((flat.size, run.n_params))
-    chain_of = flat // D
-    for c in np.unique(chain_of):
-        sel = chain_of == c
-        out[sel] = run.draws[int(c), flat[sel] - c * D]
-    return out
+    return read_flat(run, plane.indices[plane.low])
 
 
 def _subsample(a: np.ndarray, k: int, rng) -> np.ndarray:
