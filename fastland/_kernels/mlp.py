@@ -44,7 +44,7 @@ LOSS_MSE, LOSS_BCE, LOSS_SOFTMAX_XENT = range(3)
 CHUNK = 256
 
 # slices of the per-evaluation workspace ``work`` (shape (N_WORK, rows, max width),
-# rows = max(nl + 1, max width)): per layer z, act(z), act', act'', delta = dU/dz,
+# rows = max(nl + 1, n_out)): per layer z, act(z), act', act'', delta = dU/dz,
 # e = W^T delta, their tangents, and _HL, the Hessian of the point loss in the outputs
 _Z, _A, _D1, _D2, _DELTA, _E, _RZ, _RA, _RD, _RE, _HL = range(11)
 N_WORK = 11
@@ -95,7 +95,9 @@ def max_width(arch):
 def new_work(arch):
     """Workspace for one evaluation (float64), reused across points and steps."""
     m = max_width(arch)
-    return np.zeros((N_WORK, max(arch[0] + 1, m), m))
+    # rows: one per layer, and n_out for the loss Hessian _HL (n_out x n_out); never
+    # max width x max width, which would cost 88 MiB per chain at width 1024
+    return np.zeros((N_WORK, max(arch[0] + 1, width(arch, arch[0])), m))
 
 
 @jit
