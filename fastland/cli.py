@@ -40,6 +40,36 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_teacher_student(args: argparse.Namespace) -> int:
+    """Seed 004's teacher-student experiment, end to end."""
+    from .experiments import teacher_student
+
+    out = Path(args.out) if args.out else Path(f"fastland-teacher-student-{time.strftime('%Y%m%d-%H%M%S')}")
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out: {out} exists and is not empty; choose a new folder")
+    t0 = time.perf_counter()
+    print(f"fastland teacher-student: seed 004's experiment -> {out}/")
+    print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
+    if args.lr != 1e-4:
+        print("(fast first phase; the seed's setting is --lr 1e-4 with --steps in the 10^5 range)")
+    result = teacher_student(
+        widths=args.widths, runs=args.runs, optimizer=args.optimizer, lr=args.lr, steps=args.steps,
+        refine=None if args.refine == "none" else args.refine, refine_iter=args.refine_iter, out_dir=out,
+        seed=args.seed, figures=not args.no_figures, progress=True,
+    )
+    print()
+    print(result.table())
+    print()
+    print(result.timings())
+    print()
+    print(textwrap.fill(result.verdict, width=100))
+    print()
+    print(f"wrote {len(result.files)} files to {out}/ in {time.perf_counter() - t0:.0f} s:")
+    for f in result.files:
+        print(f"  {f}")
+    return 0
+
+
 def _landscape_from_args(args: argparse.Namespace):
     import fastland as fl
 
@@ -146,6 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     demo.set_defaults(func=_cmd_demo)
+
+    tsp = sub.add_parser("teacher-student", help="seed 004's experiment: where do trained students end?")
+    tsp.add_argument("--widths", type=_widths, default=[4, 5, 6, 7], help="student widths, e.g. 4,5,6,7")
+    tsp.add_argument("--runs", type=int, default=1000, help="training runs per width")
+    tsp.add_argument("--optimizer", default="adam", choices=("adam", "gd", "sam", "asam"))
+    tsp.add_argument("--lr", type=float, default=1e-2, help="learning rate (the seed's: 1e-4)")
+    tsp.add_argument("--steps", type=int, default=200, help="training steps per run")
+    tsp.add_argument("--refine", default="descent", choices=("descent", "newton", "trust-exact", "slsqp", "none"))
+    tsp.add_argument("--refine-iter", type=int, default=None, help="refinement iterations (default per method)")
+    tsp.add_argument("--out", default=None, help="output folder (default: fastland-teacher-student-<time>)")
+    tsp.add_argument("--seed", type=int, default=0)
+    tsp.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    tsp.set_defaults(func=_cmd_teacher_student)
 
     smp = sub.add_parser("sample", help="sample exp(-U/T) of a model on a dataset into a run file")
     smp.add_argument("--out", required=True, help="HDF5 run file to write")
