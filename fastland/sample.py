@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import sys
@@ -13,7 +14,7 @@ from ._kernels import rng as _rng
 from ._kernels import samplers as _samplers
 from ._validate import as_dtype, check_choice, check_finite_array, check_int, check_positive
 from .landscape import Landscape
-from .store import HDF5Backend, MemoryBackend, Run
+from .store import HDF5Backend, MemoryBackend, Run, _default_chunk_draws
 
 __all__ = ["METHODS", "sample"]
 
@@ -238,7 +239,10 @@ def sample(
         if path is None:
             backend = MemoryBackend.create(None, **kwargs)
         else:
-            backend = HDF5Backend.create(path, compression=compression, **kwargs)
+            # chunks no longer than the run needs: a short run must not write mostly empty chunks
+            chunk = _default_chunk_draws(p, store_dtype.itemsize, compression is not None)
+            chunk = min(chunk, 2 ** math.ceil(math.log2(draws)))
+            backend = HDF5Backend.create(path, compression=compression, chunk_draws=chunk, **kwargs)
         backend.append(
             np.empty((chains, 0, p), store_dtype), np.empty((chains, 0)),
             {"accepted": np.empty((chains, 0), np.float32)}, state,
