@@ -59,7 +59,8 @@ jax.config.update("jax_enable_x64", True)
 import blackjax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numba  # noqa: E402
-from compare_jax import jax_loss, source_version  # noqa: E402  (same folder: one JAX loss for both)
+from _common import source_version  # noqa: E402  (same folder)
+from compare_jax import jax_loss  # noqa: E402  (same folder: one JAX loss for both)
 
 import fastland as fl  # noqa: E402
 

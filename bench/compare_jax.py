@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 
@@ -40,6 +39,7 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numba  # noqa: E402
+from _common import source_version  # noqa: E402  (same folder)
 
 import fastland as fl  # noqa: E402
 from fastland.landscape import targets_for  # noqa: E402
@@ -128,21 +128,6 @@ def concat(outs):
 def rel_max(a, b) -> float:
     """max |a - b| / max |a|."""
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(a)))
-
-
-def source_version() -> str:
-    """``git describe --dirty`` of the fastland checkout being benchmarked, if any."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__)))
-    try:
-        out = subprocess.run(
-            ["git", "--no-optional-locks", "-C", root, "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 # -------------------------------------------------------------------------- timing

@@ -36,6 +36,8 @@ import sys
 import tempfile
 import time
 
+from _common import source_version  # noqa: E402  (same folder)
+
 TARGET_GROWTH = 0.10  # the issue: < 10% peak-RSS growth from 10^4 to 10^6 draws
 
 
@@ -130,23 +132,6 @@ def run_child(total: int, args, tmpdir: str, store: str) -> dict:
     rec = json.loads(out.strip().splitlines()[-1])
     rec["maxrss"] = usage.ru_maxrss * 1024
     return rec
-
-
-def source_version() -> str:
-    """``git describe --dirty`` of the fastland checkout being benchmarked, if any."""
-    import fastland as fl
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__)))
-    try:
-        out = subprocess.run(
-            ["git", "--no-optional-locks", "-C", root, "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def main(argv=None) -> int:

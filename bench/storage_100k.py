@@ -34,7 +34,6 @@ import argparse
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,25 +41,11 @@ import time
 
 import numba
 import numpy as np
+from _common import source_version  # noqa: E402  (same folder)
 
 import fastland as fl
 
 TARGET_BYTES = 2 * 2**30  # the issue: peak RSS < 2 GiB
-
-
-def source_version() -> str:
-    """``git describe --dirty`` of the fastland checkout being benchmarked, if any."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__)))
-    try:
-        out = subprocess.run(
-            ["git", "--no-optional-locks", "-C", root, "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def status_bytes(field: str) -> int:
