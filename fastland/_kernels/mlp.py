@@ -54,11 +54,6 @@ N_WORK = 11
 
 
 @jit
-def n_layers(arch):
-    return arch[0]
-
-
-@jit
 def width(arch, layer):
     return arch[4 + layer]
 
@@ -98,24 +93,6 @@ def new_work(arch):
     # rows: one per layer, and n_out for the loss Hessian _HL (n_out x n_out); never
     # max width x max width, which would cost 88 MiB per chain at width 1024
     return np.zeros((N_WORK, max(arch[0] + 1, width(arch, arch[0])), m))
-
-
-@jit
-def layer_of_params(arch):
-    """Weight-layer index of every parameter (int64, length n_params)."""
-    out = np.empty(n_params(arch), dtype=np.int64)
-    for k in range(arch[0]):
-        nin = width(arch, k)
-        nout = width(arch, k + 1)
-        wo = w_offset(arch, k)
-        out[wo : wo + nin * nout] = k
-        bo = b_offset(arch, k)
-        if bo >= 0:
-            out[bo : bo + nout] = k
-    return out
-
-
-# ------------------------------------------------------------------------ activations
 
 
 @jit
