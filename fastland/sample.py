@@ -8,6 +8,7 @@ import numbers
 import os
 import sys
 
+import numba
 import numpy as np
 
 from ._kernels import rng as _rng
@@ -29,9 +30,24 @@ _TARGET_ACCEPT = {"rwm": 0.234, "mala": 0.574, "hmc": 0.65, "langevin": 1.0}
 _BLOCK_BYTES = 16 * 2**20  # draws held in memory per block, all chains together
 _STATS = {"accepted": np.dtype(np.float32)}
 # settings that must match when a run is resumed (draws may grow)
+# Version of the kernels' use of the random streams, stored with every run. 2: RWM steps
+# draw whole Philox4x32-10 blocks in chain lanes (``_kernels.lanes``); runs written before
+# (no key: RWM drew Philox4x64 words one by one) cannot continue bit-identically.
+KERNEL_VERSION = 2
 _RESUME_KEYS = (
-    "method", "chains", "thin", "warmup", "step", "box", "temperature", "n_leapfrog",
-    "target_accept", "adapt", "seed", "dtype", "init",
+    "method",
+    "chains",
+    "thin",
+    "warmup",
+    "step",
+    "box",
+    "temperature",
+    "n_leapfrog",
+    "target_accept",
+    "adapt",
+    "seed",
+    "dtype",
+    "init",
 )
 
 
@@ -214,10 +230,21 @@ def sample(
     p = land.n_params
     init_key = init if isinstance(init, str) else "array"
     settings = {
-        "method": method, "chains": chains, "draws": draws, "thin": thin, "warmup": warmup,
-        "step": step, "box": box, "temperature": temperature, "n_leapfrog": n_leapfrog,
-        "target_accept": float(target_accept), "adapt": bool(adapt), "seed": seed,
-        "dtype": store_dtype.name, "init": init_key,
+        "method": method,
+        "chains": chains,
+        "draws": draws,
+        "thin": thin,
+        "warmup": warmup,
+        "step": step,
+        "box": box,
+        "temperature": temperature,
+        "n_leapfrog": n_leapfrog,
+        "target_accept": float(target_accept),
+        "adapt": bool(adapt),
+        "seed": seed,
+        "dtype": store_dtype.name,
+        "init": init_key,
+        "kernel_version": KERNEL_VERSION,
     }
 
     if resume and path is not None and os.path.exists(path):
@@ -233,8 +260,13 @@ def sample(
     else:
         state = _initial_state(land, chains, box, init, seed, step)
         kwargs = dict(
-            n_chains=chains, n_params=p, landscape=land, attrs=settings, stats=_STATS,
-            state=_state_layout(chains, p), dtype=store_dtype.name,
+            n_chains=chains,
+            n_params=p,
+            landscape=land,
+            attrs=settings,
+            stats=_STATS,
+            state=_state_layout(chains, p),
+            dtype=store_dtype.name,
         )
         if path is None:
             backend = MemoryBackend.create(None, **kwargs)
@@ -244,8 +276,10 @@ def sample(
             chunk = min(chunk, 2 ** math.ceil(math.log2(draws)))
             backend = HDF5Backend.create(path, compression=compression, chunk_draws=chunk, **kwargs)
         backend.append(
-            np.empty((chains, 0, p), store_dtype), np.empty((chains, 0)),
-            {"accepted": np.empty((chains, 0), np.float32)}, state,
+            np.empty((chains, 0, p), store_dtype),
+            np.empty((chains, 0)),
+            {"accepted": np.empty((chains, 0), np.float32)},
+            state,
         )
     try:
         _run(backend, land, state, settings, draws, block_draws, progress)
@@ -257,6 +291,14 @@ def sample(
 
 def _check_resume(backend, land: Landscape, settings: dict) -> None:
     stored = backend.attrs
+    version = stored.get("kernel_version")
+    if version != KERNEL_VERSION and (version is not None or settings["method"] == "rwm"):
+        made = "an older fastland" if version is None else f"kernel version {version}"
+        raise ValueError(
+            f"resume: the run in {backend.path} was made by {made}, whose {settings['method']} "
+            f"steps use the random streams differently (this fastland: kernel version "
+            f"{KERNEL_VERSION}); it cannot continue bit-identically: start a new run"
+        )
     for key in _RESUME_KEYS:
         if key in stored and _plain(stored[key]) != _plain(settings[key]):
             raise ValueError(
@@ -266,9 +308,7 @@ def _check_resume(backend, land: Landscape, settings: dict) -> None:
     if backend.n_params != land.n_params or not _same_landscape(land, Run(backend).landscape()):
         raise ValueError(f"land: differs from the landscape stored in {backend.path}")
     if settings["draws"] < backend.n_draws:
-        raise ValueError(
-            f"draws: the run already has {backend.n_draws} draws, got draws={settings['draws']}"
-        )
+        raise ValueError(f"draws: the run already has {backend.n_draws} draws, got draws={settings['draws']}")
 
 
 def _plain(value):
@@ -292,19 +332,13 @@ def _run(backend, land, state, settings, draws, block_draws, progress) -> None:
     done = backend.n_draws
     total = chains * (warmup + draws * thin)
     bar = _progress_bar(total, chains * (done_warm + done * thin), progress, settings["method"])
-    empty = (
-        np.empty((chains, 0, p), store_dtype), np.empty((chains, 0)), np.empty((chains, 0), np.float32)
-    )
+    empty = (np.empty((chains, 0, p), store_dtype), np.empty((chains, 0)), np.empty((chains, 0), np.float32))
     try:
         # warm-up, in blocks of steps, state saved after each block
         warm_block = max(1, block_draws * thin)
         while done_warm < warmup:
             k = min(warm_block, warmup - done_warm)
-            _samplers.run_block(
-                method, *args, 1, k, settings["n_leapfrog"], False, adapt_on, settings["target_accept"],
-                state["position"], state["loss"], state["grad"], state["rng"], state["step_size"],
-                state["adapt"], *empty, status,
-            )
+            _block(method, args, 1, k, settings, False, adapt_on, state, empty, status)
             _raise_status(status)
             done_warm += k
             if done_warm == warmup and adapt_on:
@@ -323,11 +357,7 @@ def _run(backend, land, state, settings, draws, block_draws, progress) -> None:
                 out_loss = np.empty((chains, k))
                 out_acc = np.empty((chains, k), np.float32)
             ow, ol, oa = out_w, out_loss, out_acc
-            _samplers.run_block(
-                method, *args, thin, k, settings["n_leapfrog"], True, False, settings["target_accept"],
-                state["position"], state["loss"], state["grad"], state["rng"], state["step_size"],
-                state["adapt"], ow, ol, oa, status,
-            )
+            _block(method, args, thin, k, settings, True, False, state, (ow, ol, oa), status)
             _raise_status(status)
             backend.append(ow, ol, {"accepted": oa}, state)
             done += k
@@ -337,6 +367,41 @@ def _run(backend, land, state, settings, draws, block_draws, progress) -> None:
     finally:
         if bar is not None:
             bar.close()
+
+
+def _block(method, args, thin, k, settings, store, adapt_on, state, out, status) -> None:
+    """One kernel call: k draws of ``thin`` steps (RWM in chain lanes, the others per chain)."""
+    if method == _samplers.RWM:
+        # few, large groups of chains: hand them out one at a time, so that a thread slowed
+        # down by other processes does not hold up the others (results do not depend on it)
+        chunk = numba.get_parallel_chunksize()
+        numba.set_parallel_chunksize(1)
+        try:
+            _samplers.rwm_block(
+                *args, thin, k, store, adapt_on, settings["target_accept"], state["position"],
+                state["loss"], state["rng"], state["step_size"], state["adapt"], *out, status,
+            )  # fmt: skip
+        finally:
+            numba.set_parallel_chunksize(chunk)
+    else:
+        _samplers.run_block(
+            method,
+            *args,
+            thin,
+            k,
+            settings["n_leapfrog"],
+            store,
+            adapt_on,
+            settings["target_accept"],
+            state["position"],
+            state["loss"],
+            state["grad"],
+            state["rng"],
+            state["step_size"],
+            state["adapt"],
+            *out,
+            status,
+        )
 
 
 def _raise_status(status: np.ndarray) -> None:

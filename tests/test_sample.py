@@ -39,8 +39,20 @@ def mc_error(draws):
 def test_gaussian_moments(method, step, thin):
     land, mu, A = gaussian_landscape()
     T = 0.05
-    run = fl.sample(land, chains=32, draws=3000, thin=thin, warmup=300, step=step, box=50.0,
-                    temperature=T, method=method, init=np.tile(mu, (32, 1)), seed=1, progress=False)
+    run = fl.sample(
+        land,
+        chains=32,
+        draws=3000,
+        thin=thin,
+        warmup=300,
+        step=step,
+        box=50.0,
+        temperature=T,
+        method=method,
+        init=np.tile(mu, (32, 1)),
+        seed=1,
+        progress=False,
+    )
     w = np.asarray(run.draws[:])
     cov_exact = T * np.linalg.inv(A)
     # means within 5 Monte Carlo standard errors
@@ -59,8 +71,19 @@ def test_langevin_matches_its_exact_discretised_stationary_law():
     land, mu, A = gaussian_landscape()
     T, eps = 0.05, 0.2
     eta = eps**2 / (2 * T)
-    run = fl.sample(land, chains=32, draws=3000, warmup=200, step=eps, box=50.0, temperature=T,
-                    method="langevin", init=np.tile(mu, (32, 1)), seed=2, progress=False)
+    run = fl.sample(
+        land,
+        chains=32,
+        draws=3000,
+        warmup=200,
+        step=eps,
+        box=50.0,
+        temperature=T,
+        method="langevin",
+        init=np.tile(mu, (32, 1)),
+        seed=2,
+        progress=False,
+    )
     w = np.asarray(run.draws[:])
     cov_exact = 2 * T * np.linalg.inv(A @ (2 * np.eye(2) - eta * A))
     assert np.all(np.abs(w.reshape(-1, 2).mean(axis=0) - mu) < 5 * mc_error(w))
@@ -90,8 +113,20 @@ def test_box_truncated_moments_match_quadrature(method, step):
     dens /= dens.sum()
     exact = np.array([(dens * wv**2).sum(), (dens * av**2).sum(), (dens * wv * av).sum()])
 
-    run = fl.sample(land, chains=32, draws=4000, thin=2, warmup=200, step=step, box=L,
-                    temperature=T, method=method, n_leapfrog=8, seed=3, progress=False)
+    run = fl.sample(
+        land,
+        chains=32,
+        draws=4000,
+        thin=2,
+        warmup=200,
+        step=step,
+        box=L,
+        temperature=T,
+        method=method,
+        n_leapfrog=8,
+        seed=3,
+        progress=False,
+    )
     w = np.asarray(run.draws[:])
     f = np.stack([w[..., 0] ** 2, w[..., 1] ** 2, w[..., 0] * w[..., 1]], axis=-1)
     assert np.all(np.abs(w) <= L)
@@ -106,8 +141,7 @@ SEED001 = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, see
 
 @pytest.mark.parametrize("method", ["rwm", "mala", "hmc", "langevin"])
 def test_identical_across_threads_and_block_sizes(method):
-    kw = dict(chains=6, draws=40, thin=3, warmup=25, step=0.05, method=method, n_leapfrog=4,
-              seed=11, progress=False)
+    kw = dict(chains=6, draws=40, thin=3, warmup=25, step=0.05, method=method, n_leapfrog=4, seed=11, progress=False)
     ref = fl.sample(SEED001, **kw)
     before = numba.get_num_threads()
     try:
@@ -136,6 +170,54 @@ def test_resume_rejects_other_settings(tmp_path):
     fl.sample(SEED001, chains=2, draws=5, path=path, progress=False).close()
     with pytest.raises(ValueError, match="step"):
         fl.sample(SEED001, chains=2, draws=10, step=0.2, path=path, resume=True, progress=False)
+
+
+def test_rwm_identical_across_threads_and_block_sizes_with_several_lane_groups():
+    from fastland._kernels.lanes import LANES
+
+    kw = dict(chains=LANES + 3, draws=12, thin=2, warmup=10, step=0.1, method="rwm", seed=12, progress=False)
+    ref = fl.sample(SEED001, **kw)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = fl.sample(SEED001, block_draws=5, **kw)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(np.asarray(ref.draws[:]), np.asarray(one.draws[:]))
+    np.testing.assert_array_equal(np.asarray(ref.loss[:]), np.asarray(one.loss[:]))
+    np.testing.assert_array_equal(ref.state()["step_size"], one.state()["step_size"])
+    # the first chains do not depend on how many chains run beside them
+    few = fl.sample(SEED001, **{**kw, "chains": 2})
+    np.testing.assert_array_equal(np.asarray(few.draws[:]), np.asarray(ref.draws[:2]))
+
+
+def _drop_kernel_version(path):
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        settings = json.loads(f.attrs["settings"])
+        del settings["kernel_version"]
+        f.attrs["settings"] = json.dumps(settings)
+
+
+def test_resume_refuses_an_rwm_run_of_an_older_kernel(tmp_path):
+    # before kernel version 2, RWM drew Philox4x64 words one by one: its state cannot continue
+    path = tmp_path / "run.h5"
+    fl.sample(SEED001, chains=2, draws=5, path=path, progress=False).close()
+    _drop_kernel_version(path)
+    with pytest.raises(ValueError, match="resume.*older fastland"):
+        fl.sample(SEED001, chains=2, draws=10, path=path, resume=True, progress=False)
+    # MALA's use of the streams did not change: such a run still resumes bit-identically
+    kw = dict(chains=2, step=0.1, method="mala", seed=3, progress=False)
+    path2 = tmp_path / "mala.h5"
+    fl.sample(SEED001, draws=5, path=path2, **kw).close()
+    _drop_kernel_version(path2)
+    resumed = fl.sample(SEED001, draws=10, path=path2, resume=True, **kw)
+    full = fl.sample(SEED001, draws=10, **kw)
+    np.testing.assert_array_equal(np.asarray(resumed.draws[:]), np.asarray(full.draws[:]))
+    resumed.close()
 
 
 _CHILD = textwrap.dedent(
@@ -173,8 +255,9 @@ def test_kill_9_leaves_a_readable_file_that_resumes(tmp_path):
         head = np.asarray(run.draws[:, :n])
         assert np.all(np.isfinite(head))
     target = n + 60
-    resumed = fl.sample(SEED001, chains=4, draws=target, step=0.05, path=path, seed=7,
-                        block_draws=50, progress=False, resume=True)
+    resumed = fl.sample(
+        SEED001, chains=4, draws=target, step=0.05, path=path, seed=7, block_draws=50, progress=False, resume=True
+    )
     fresh = fl.sample(SEED001, chains=4, draws=target, step=0.05, seed=7, progress=False)
     np.testing.assert_array_equal(np.asarray(resumed.draws[:]), np.asarray(fresh.draws[:]))
     resumed.close()

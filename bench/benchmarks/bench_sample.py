@@ -17,11 +17,12 @@ seed 0.
   benchmark process (imports, kernel loading, setup included), so
   ``bench/rss_scaling.py`` repeats the comparison in fresh processes.
 
-All methods share one compiled ``run_block`` (the method is a runtime
-argument). ``setup_cache`` calls ``fl.sample`` once per asv run, in memory and
-to a file, so the benchmark processes load the kernels from Numba's on-disk
-cache (set ``NUMBA_CACHE_DIR``) instead of compiling; ``setup`` then makes a
-tiny call of the same kind, so no timing includes compiling or cache loading.
+MALA, HMC and Langevin share one compiled ``run_block`` (the method is a
+runtime argument); RWM runs in ``rwm_block`` (chains in SIMD lanes).
+``setup_cache`` calls ``fl.sample`` once per asv run, in memory and to a file,
+so the benchmark processes load the kernels from Numba's on-disk cache (set
+``NUMBA_CACHE_DIR``) instead of compiling; ``setup`` then makes a tiny call of
+the same kind, so no timing includes compiling or cache loading.
 """
 
 import os
@@ -71,7 +72,7 @@ def run(land, method, chains=CHAINS, steps=None, thin=THIN, path=None):
 
 
 def _warm(land, methods, path=None):
-    """Tiny calls that compile (or load) ``run_block`` and exercise every method's branch."""
+    """Tiny calls that compile (or load) the kernels and exercise every method's branch."""
     for method in methods:
         run(land, method, chains=2, steps=2, thin=1).close()
     if path is not None:
@@ -88,7 +89,7 @@ def warm_numba_cache():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-warm_numba_cache.timeout = 600.0  # a cold Numba cache means compiling run_block
+warm_numba_cache.timeout = 600.0  # a cold Numba cache means compiling run_block and rwm_block
 
 
 class Sample:

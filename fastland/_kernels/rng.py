@@ -12,6 +12,12 @@ The state of one stream is a uint64 array of length ``STATE_SIZE``::
 
 The raw words equal NumPy's ``np.random.Philox(key=seed + (index << 64))``
 ``random_raw()`` sequence, which the tests check bit for bit.
+
+RWM steps (``samplers.rwm_block``) read whole blocks of a second generator,
+Philox4x32-10 (:func:`block4x32`: key = seed, counter = (block, index)), whose
+32 x 32 -> 64 bit multiplies are single SIMD instructions: there ``state[2]``
+counts the Philox4x32 blocks used and the buffer is left empty. The tests
+check :func:`philox4x32` against Random123's known-answer vectors.
 """
 
 from __future__ import annotations
@@ -63,6 +69,59 @@ def philox4x64(c0, c1, c2, c3, k0, k1):
         hi1, lo1 = _mulhilo(_M1, c2)
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
     return c0, c1, c2, c3
+
+
+# Philox4x32 multipliers and Weyl key increments (Random123)
+M0_32 = np.uint64(0xD2511F53)
+M1_32 = np.uint64(0xCD9E8D57)
+W0_32 = np.uint64(0x9E3779B9)
+W1_32 = np.uint64(0xBB67AE85)
+
+
+@jit(inline=True)
+def _round4x32(c0, c1, c2, c3, k0, k1):
+    """One Philox4x32 round on 32-bit values held in uint64s.
+
+    Bits above 32 of the inputs are ignored where they matter (the products
+    use the low halves only) and may be left set in the outputs: callers mask
+    the final words. This keeps the round at two 32 x 32 -> 64 multiplies,
+    two shifts and four xors, in SIMD lanes too.
+    """
+    p0 = M0_32 * (c0 & _MASK32)
+    p1 = M1_32 * (c2 & _MASK32)
+    return (p1 >> _S32) ^ c1 ^ k0, p1, (p0 >> _S32) ^ c3 ^ k1, p0
+
+
+@jit(inline=True)
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 of the 32-bit counter words c0..c3 under key (k0, k1); 4 words < 2^32.
+
+    Written out round by round (no loop), so that a loop over SIMD lanes that
+    inlines it stays a single straight-line body.
+    """
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0, k1)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + W0_32, k1 + W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(2) * W0_32, k1 + np.uint64(2) * W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(3) * W0_32, k1 + np.uint64(3) * W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(4) * W0_32, k1 + np.uint64(4) * W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(5) * W0_32, k1 + np.uint64(5) * W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(6) * W0_32, k1 + np.uint64(6) * W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(7) * W0_32, k1 + np.uint64(7) * W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(8) * W0_32, k1 + np.uint64(8) * W1_32)
+    c0, c1, c2, c3 = _round4x32(c0, c1, c2, c3, k0 + np.uint64(9) * W0_32, k1 + np.uint64(9) * W1_32)
+    return c0 & _MASK32, c1 & _MASK32, c2 & _MASK32, c3 & _MASK32
+
+
+@jit(inline=True)
+def block4x32(seed, index, n):
+    """Block n of the Philox4x32-10 stream (seed, index) as two uint64 words.
+
+    Key (low, high 32 bits of ``seed``); counter (low, high 32 bits of ``n``,
+    low, high 32 bits of ``index``), so streams of different (seed, index)
+    never share a block. The words are x0 | x1 << 32 and x2 | x3 << 32.
+    """
+    x0, x1, x2, x3 = philox4x32(n & _MASK32, n >> _S32, index & _MASK32, index >> _S32, seed & _MASK32, seed >> _S32)
+    return x0 | (x1 << _S32), x2 | (x3 << _S32)
 
 
 @jit

@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numba import prange
 
-from . import mlp, rng
+from . import lanes, mlp, rng, vmath
 from ._jit import jit
 
 RWM, MALA, HMC, LANGEVIN = range(4)
@@ -78,17 +78,17 @@ def _reflect(w, v, box):
 
 
 @jit
-def _adapt(adapt, step, accept_prob, target):
-    """One dual-averaging update of a chain's step size; returns the new step."""
+def _adapt(adapt, c, accept_prob, target):
+    """One dual-averaging update of chain c's step size (row c of ``adapt``); returns the new step."""
     if not math.isfinite(accept_prob):
         accept_prob = 0.0
-    adapt[3] += 1.0
-    t = adapt[3]
+    adapt[c, 3] += 1.0
+    t = adapt[c, 3]
     eta = 1.0 / (t + _T0)
-    adapt[1] = (1.0 - eta) * adapt[1] + eta * (target - accept_prob)
-    log_eps = adapt[0] - math.sqrt(t) / _GAMMA * adapt[1]
+    adapt[c, 1] = (1.0 - eta) * adapt[c, 1] + eta * (target - accept_prob)
+    log_eps = adapt[c, 0] - math.sqrt(t) / _GAMMA * adapt[c, 1]
     w = t ** (-_KAPPA)
-    adapt[2] = w * log_eps + (1.0 - w) * adapt[2]
+    adapt[c, 2] = w * log_eps + (1.0 - w) * adapt[c, 2]
     return math.exp(log_eps)
 
 
@@ -131,11 +131,33 @@ def _mala_log_q(w_to, w_from, g_from, step, temperature):
 
 @jit(parallel=True)
 def run_block(
-    method, arch, X, T, wd, temperature, box, thin, n_draws, n_leapfrog, store, adapt_on, target_accept,
-    pos, cur_loss, cur_grad, states, step, adapt, out_w, out_loss, out_acc, status,
+    method,
+    arch,
+    X,
+    T,
+    wd,
+    temperature,
+    box,
+    thin,
+    n_draws,
+    n_leapfrog,
+    store,
+    adapt_on,
+    target_accept,
+    pos,
+    cur_loss,
+    cur_grad,
+    states,
+    step,
+    adapt,
+    out_w,
+    out_loss,
+    out_acc,
+    status,
 ):
     """Advance every chain by n_draws * thin steps, storing every thin-th state.
 
+    ``method`` is MALA, HMC or LANGEVIN; RWM has its own kernel, :func:`rwm_block`.
     With ``store`` False nothing is written to the out arrays (warm-up); with
     ``adapt_on`` the step sizes adapt (not for Langevin, which has no accept step).
     ``cur_loss`` / ``cur_grad`` must hold U and grad U at ``pos`` (see ``evaluate``).
@@ -162,22 +184,7 @@ def run_block(
             n_acc = 0.0
             for _ in range(thin):
                 accept_prob = 1.0
-                if method == RWM:
-                    rng.fill_normal(st, noise)
-                    for q in range(p):
-                        prop[q] = w[q] + eps * noise[q]
-                    if _inside(prop, box):
-                        u_new = mlp.loss_value(arch, prop, X, T, wd, work)
-                        log_r = -(u_new - u) / temperature
-                        accept_prob = math.exp(min(0.0, log_r)) if math.isfinite(u_new) else 0.0
-                    else:
-                        accept_prob = 0.0
-                        u_new = np.inf
-                    if accept_prob > 0.0 and rng.uniform(st) < accept_prob:
-                        w[:] = prop
-                        u = u_new
-                        n_acc += 1.0
-                elif method == MALA or method == LANGEVIN:
+                if method == MALA or method == LANGEVIN:
                     rng.fill_normal(st, noise)
                     a = eps * eps / (2.0 * temperature)
                     for q in range(p):
@@ -241,7 +248,7 @@ def run_block(
                         u = u_new
                         n_acc += 1.0
                 if adapt_on and method != LANGEVIN:
-                    eps = _adapt(adapt[c], eps, accept_prob, target_accept)
+                    eps = _adapt(adapt, c, accept_prob, target_accept)
             if store:
                 for q in range(p):
                     out_w[c, d, q] = w[q]
@@ -252,6 +259,129 @@ def run_block(
         if uses_grad:
             cur_grad[c, :] = g
         step[c] = eps
+
+
+@jit(parallel=True)
+def rwm_block(
+    arch,
+    X,
+    T,
+    wd,
+    temperature,
+    box,
+    thin,
+    n_draws,
+    store,
+    adapt_on,
+    target_accept,
+    pos,
+    cur_loss,
+    states,
+    step,
+    adapt,
+    out_w,
+    out_loss,
+    out_acc,
+    status,
+):
+    """RWM: advance every chain by n_draws * thin steps, ``lanes.LANES`` chains per SIMD group.
+
+    Arguments as :func:`run_block` (no gradient). Each step of a chain uses the
+    next ``lanes.step_blocks(p)`` blocks of its Philox4x32-10 stream
+    (``rng.block4x32``; the block counter is ``states[c, 2]``), whatever
+    happens: the first 2 ceil(p/2) words give the proposal's normals
+    (Box-Muller), the next one the accept uniform. The Philox4x64 words left
+    in a state's buffer (e.g. by ``init_uniform``) are dropped. The loss of
+    every proposal is evaluated (outside the box it is not used), so all lanes
+    run the same instructions. A group with a chain whose loss is not finite
+    reports it in ``status`` and does not move.
+    """
+    C, p = pos.shape
+    L = lanes.LANES
+    n_groups = (C + L - 1) // L
+    n_pairs = (p + 1) // 2
+    n_blocks = lanes.step_blocks(p)
+    u_word = 2 * n_pairs
+    for g in prange(n_groups):
+        c0 = g * L
+        nc = min(L, C - c0)
+        bad = False
+        for j in range(nc):
+            status[c0 + j] = STATUS_OK
+            if not math.isfinite(cur_loss[c0 + j]):
+                status[c0 + j] = STATUS_BAD_START
+                bad = True
+        if bad:
+            continue
+        w = np.empty((p, L))
+        prop = np.empty((p, L))
+        work = lanes.new_work(arch)
+        part = np.empty(L)
+        inside = np.empty(L)
+        u_new = np.empty(L)
+        u = np.empty(L)
+        eps = np.empty(L)
+        acc = np.empty(L)
+        n_acc = np.empty(L)
+        k0 = np.empty(L, dtype=np.uint64)
+        k1 = np.empty(L, dtype=np.uint64)
+        ctr = np.empty(L, dtype=np.uint64)
+        words = np.empty((2 * n_blocks, L), dtype=np.uint64)
+        for j in range(L):  # lanes past the last chain repeat it; their results are dropped
+            c = c0 + min(j, nc - 1)
+            for q in range(p):
+                w[q, j] = pos[c, q]
+            u[j] = cur_loss[c]
+            eps[j] = step[c]
+            k0[j] = states[c, 0]
+            k1[j] = states[c, 1]
+            ctr[j] = states[c, 2]
+        for d in range(n_draws):
+            for j in range(L):
+                n_acc[j] = 0.0
+            for _ in range(thin):
+                lanes.philox_lanes(k0, k1, ctr, n_blocks, words)
+                for j in range(L):
+                    ctr[j] += np.uint64(n_blocks)
+                lanes.normals_lanes(words, p, prop)
+                for j in range(L):
+                    inside[j] = 1.0
+                for q in range(p):
+                    for j in range(L):
+                        x = w[q, j] + eps[j] * prop[q, j]
+                        prop[q, j] = x
+                        inside[j] = inside[j] if (-box <= x) & (x <= box) else 0.0
+                lanes.loss_lanes(arch, prop, X, T, wd, work, part, u_new)
+                for j in range(L):
+                    un = u_new[j]
+                    log_r = -(un - u[j]) / temperature
+                    a = vmath.exp(log_r if log_r < 0.0 else 0.0)
+                    a = a if (inside[j] == 1.0) & (un - un == 0.0) else 0.0  # outside or non-finite: reject
+                    yes = lanes.uniform_from_word(words[u_word, j]) < a
+                    u[j] = un if yes else u[j]
+                    n_acc[j] += 1.0 if yes else 0.0
+                    acc[j] = a
+                    inside[j] = 1.0 if yes else 0.0  # now: moved
+                for q in range(p):
+                    for j in range(L):
+                        w[q, j] = prop[q, j] if inside[j] == 1.0 else w[q, j]
+                if adapt_on:
+                    for j in range(nc):
+                        eps[j] = _adapt(adapt, c0 + j, acc[j], target_accept)
+            if store:
+                for j in range(nc):
+                    for q in range(p):
+                        out_w[c0 + j, d, q] = w[q, j]
+                    out_loss[c0 + j, d] = u[j]
+                    out_acc[c0 + j, d] = n_acc[j] / thin
+        for j in range(nc):
+            c = c0 + j
+            for q in range(p):
+                pos[c, q] = w[q, j]
+            cur_loss[c] = u[j]
+            states[c, 2] = ctr[j]
+            states[c, 7] = np.uint64(4)  # no buffered word: the next one starts a new block
+            step[c] = eps[j]
 
 
 @jit(parallel=True)
