@@ -18,18 +18,57 @@ With ``path``, :func:`train` writes one HDF5 file, readable without fastland::
                    fastland_version, settings (JSON), and each plain setting
                    again as its own attribute
     /trajectory    (only with record_every) w (run, record, param),
-                   loss (run, record), step (record): the step count of each
+                   loss (run, record), stalled (run, record): the share of
+                   parameter updates since the previous record that left the
+                   stored value unchanged (NaN at record 0 and where a run
+                   took no step), step (record): the step count of each
                    record; dimension scales run, record, param; resizable and
                    chunked along record, appended and flushed block by block;
                    n_records (scalar int64) is written last after each block
     /landscape     X (point, feature), y (point[, target]); attributes model
                    (the MLP spec as JSON), weight_decay, dtype
-    /result        params (run, param), loss, grad_norm, steps, status (strings),
-                   status_code (run); written when training ends
+    /result        params (run, param), loss, grad_norm, steps, stalled,
+                   stalled_share, status (strings), status_code (run);
+                   unchanged_steps (run, param) int64 and frozen (run, param)
+                   int8 (1 = frozen); written when training ends
 
 The layout follows the sampler run files' conventions (groups with their own
 dimension scales, so ``xarray.open_dataset(path, group="trajectory",
 engine="h5netcdf")`` opens it); the file is not written in SWMR mode.
+Format version 2 added the precision fields (``stalled`` in both groups,
+``stalled_share``, ``unchanged_steps``, ``frozen``) and the settings ``dtype``,
+``exponent`` and ``precision``.
+
+Reduced precision
+-----------------
+``train(..., dtype=...)`` stores every parameter in a narrower floating-point
+format: the start and, after every update, each parameter is rounded to a
+``bits``-bit significand (round to nearest, ties to even) with the format's
+exponent range (gradual underflow to subnormals, overflow to +-inf, which then
+stops the run as diverged). The update, loss, gradient and Adam's moments are
+computed in float64, as in mixed-precision training with float64 arithmetic.
+Named formats (significand bits including the implicit bit, normal exponents):
+
+    ==========  ====  ===============
+    dtype       bits  exponents
+    ==========  ====  ===============
+    "float64"   53    -1022 .. 1023 (no rounding at all)
+    "float32"   24    -126 .. 127
+    "bfloat16"  8     -126 .. 127
+    "float16"   11    -14 .. 15
+    k (int)     k     ``exponent``: float64's range by default, or a named
+                      format's range, or a pair (emin, emax)
+    ==========  ====  ===============
+
+A parameter update is *stalled* when it is non-zero but leaves the stored
+value unchanged: |update| below half a unit in the last place of the stored
+value (the spacing below it when the update moves a power of two towards
+zero; an update of exactly half a unit rounds to the even neighbour).
+:func:`train` counts them for every run and step, in every precision
+(float64 has stalled updates too). The rounding of the sum ``w + update``
+happens after the float64 addition (double rounding, as when a float64
+accumulator is stored in a narrow type); the stored values are then the
+nearest ``bits``-bit numbers to the float64 sums.
 """
 
 from __future__ import annotations
@@ -48,7 +87,7 @@ from ._kernels import rng as _rng
 from ._validate import check_choice, check_finite_array, check_int, check_positive
 from .landscape import Landscape, targets_for
 
-__all__ = ["OPTIMIZERS", "GradientFlowResult", "TrainResult", "gradient_flow", "train"]
+__all__ = ["OPTIMIZERS", "PRECISIONS", "GradientFlowResult", "TrainResult", "gradient_flow", "round_precision", "train"]
 
 OPTIMIZERS = {
     "gd": _optim.GD,
@@ -63,7 +102,14 @@ STATUS_NAMES = {
     _optim.DIVERGED: "diverged",
     _optim.MAX_STEPS: "max_steps",
 }
-FORMAT_VERSION = 1
+#: named storage formats: (significand bits with the implicit bit, min and max normal exponent)
+PRECISIONS = {
+    "float64": (53, -1022, 1023),
+    "float32": (24, -126, 127),
+    "bfloat16": (8, -126, 127),
+    "float16": (11, -14, 15),
+}
+FORMAT_VERSION = 2
 _FORMAT = "fastland.train"
 _BLOCK_WORK = 4_000_000  # point evaluations (forward + backward) per block, all runs together
 _BLOCK_BYTES = 16 * 2**20  # recorded parameters held in memory per block
@@ -97,6 +143,16 @@ class TrainResult:
         Full-batch U at the recorded parameters.
     trajectory_steps : ndarray of int64, shape (n_records,), or None
         The step count of each record.
+    trajectory_stalled : ndarray, shape (R, n_records), or None
+        Share of the parameter updates taken since the previous record that
+        were stalled (non-zero but the stored value did not change; see the
+        module notes). NaN at record 0 and for intervals without a step.
+    stalled : ndarray of int64, shape (R,)
+        Stalled parameter updates of each run, over all its steps.
+    unchanged_steps : ndarray of int64, shape (R, p)
+        Per parameter, how many of the run's most recent steps left its stored
+        value unchanged (stalled or exactly zero updates); 0 if the last step
+        changed it.
     settings : dict
         The optimiser settings (JSON-able).
     path : str or None
@@ -111,8 +167,26 @@ class TrainResult:
     trajectory: np.ndarray | None = None
     trajectory_loss: np.ndarray | None = None
     trajectory_steps: np.ndarray | None = None
+    trajectory_stalled: np.ndarray | None = None
+    stalled: np.ndarray | None = None
+    unchanged_steps: np.ndarray | None = None
     settings: dict = field(default_factory=dict)
     path: str | None = None
+
+    @property
+    def stalled_share(self) -> np.ndarray:
+        """Share (R,) of each run's parameter updates that were stalled (NaN for runs without steps)."""
+        taken = self.steps * self.params.shape[1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(taken > 0, self.stalled / np.maximum(taken, 1), np.nan)
+
+    @property
+    def frozen(self) -> np.ndarray:
+        """Boolean mask (R, p): parameters whose stored value the run's last step did not change.
+
+        Use ``unchanged_steps >= k`` for parameters frozen over the last k steps.
+        """
+        return self.unchanged_steps > 0
 
     @property
     def converged(self) -> np.ndarray:
@@ -188,9 +262,7 @@ def _check_land(land) -> Landscape:
 def _check_starts(starts, p: int) -> np.ndarray:
     W = check_finite_array("starts", starts, (1, 2))
     if W.shape[-1] != p:
-        raise ValueError(
-            f"starts: expected shape (R, {p}) or ({p},) for a model with {p} parameters, got {W.shape}"
-        )
+        raise ValueError(f"starts: expected shape (R, {p}) or ({p},) for a model with {p} parameters, got {W.shape}")
     W = np.atleast_2d(W)
     if W.shape[0] == 0:
         raise ValueError(f"starts: expected at least one start, got shape {W.shape}")
@@ -229,6 +301,81 @@ def _kernel_data(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
     return X, T
 
 
+def _precision(dtype, exponent) -> tuple[int, int, int]:
+    """(bits, emin, emax) of a ``dtype`` / ``exponent`` pair (see the module notes)."""
+    if isinstance(dtype, str):
+        if dtype not in PRECISIONS:
+            raise ValueError(
+                f"dtype: expected one of {', '.join(map(repr, PRECISIONS))} or an integer number of "
+                f"significand bits in 2..53, got {dtype!r}"
+            )
+        if exponent is not None:
+            raise ValueError(f"exponent: only for an integer dtype (bits); {dtype!r} has its own range")
+        return PRECISIONS[dtype]
+    if isinstance(dtype, bool) or not isinstance(dtype, numbers.Integral) or not 2 <= dtype <= 53:
+        raise ValueError(
+            f"dtype: expected one of {', '.join(map(repr, PRECISIONS))} or an integer number of "
+            f"significand bits in 2..53, got {dtype!r}"
+        )
+    bits = int(dtype)
+    if exponent is None:
+        emin, emax = PRECISIONS["float64"][1:]
+    elif isinstance(exponent, str):
+        if exponent not in PRECISIONS:
+            raise ValueError(
+                f"exponent: expected one of {', '.join(map(repr, PRECISIONS))} or a pair (emin, emax), got {exponent!r}"
+            )
+        emin, emax = PRECISIONS[exponent][1:]
+    else:
+        try:
+            emin, emax = exponent
+        except (TypeError, ValueError):
+            raise ValueError(f"exponent: expected a format name or a pair (emin, emax), got {exponent!r}") from None
+        ok = all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in (emin, emax))
+        if not ok or not -1022 <= emin <= emax <= 1023:
+            raise ValueError(f"exponent: expected integers -1022 <= emin <= emax <= 1023, got {exponent!r}")
+        emin, emax = int(emin), int(emax)
+    if emin - bits + 1 < -1074:
+        raise ValueError(
+            f"exponent: the smallest spacing 2^(emin - bits + 1) = 2^{emin - bits + 1} is below float64's 2^-1074"
+        )
+    return bits, emin, emax
+
+
+def round_precision(x, dtype="float32", exponent=None) -> np.ndarray:
+    """Round values to a storage format, as :func:`train` rounds parameters.
+
+    Parameters
+    ----------
+    x : array_like
+        Values (any shape; NaN and inf pass through).
+    dtype : str or int, default "float32"
+        "float64", "float32", "bfloat16", "float16", or a number of significand
+        bits k in 2..53 (implicit bit included).
+    exponent : str or (int, int), optional
+        For an integer ``dtype``: the normal exponent range, as a format name
+        or a pair (emin, emax); default float64's.
+
+    Returns
+    -------
+    ndarray of float64
+        Round to nearest, ties to even, with gradual underflow and overflow to
+        +-inf (see the module notes). Equals ``x.astype(np.float32)`` for
+        "float32" and ``x.astype(np.float16)`` for "float16", as float64.
+
+    Examples
+    --------
+    >>> from fastland.train import round_precision
+    >>> float(round_precision(1 + 2.0**-11, "float16")), float(round_precision(1 + 3 * 2.0**-11, 11))
+    (1.0, 1.001953125)
+    """
+    bits, emin, emax = _precision(dtype, exponent)
+    a = np.array(x, dtype=np.float64, order="C")
+    out = np.empty_like(a)
+    _optim.round_array(a.reshape(-1), bits, emin, emax, out.reshape(-1), True)
+    return out
+
+
 # --------------------------------------------------------------------------------- train
 def train(
     land: Landscape,
@@ -249,6 +396,8 @@ def train(
     path: str | os.PathLike | None = None,
     progress: bool = True,
     block_steps: int | None = None,
+    dtype: str | int = "float64",
+    exponent: str | tuple[int, int] | None = None,
 ) -> TrainResult:
     """Run R independent optimisations of U from the rows of ``starts``, in parallel.
 
@@ -258,7 +407,7 @@ def train(
         The loss U (its weight decay included). Runs compute in float64 even
         for a float32 landscape.
     starts : array_like, shape (R, p) or (p,)
-        Starting points, one run per row; finite.
+        Starting points, one run per row; finite (rounded to ``dtype``).
     optimizer : {"adam", "gd", "sgd", "sam", "asam", "langevin"}
         "gd": w - lr g, full batch. "sgd": the same with mini-batches of
         ``batch_size`` (required). "adam": Kingma & Ba with bias correction
@@ -305,6 +454,16 @@ def train(
     block_steps : int, optional
         Steps per compiled call; between calls the progress bar and the file
         are updated. Results do not depend on it.
+    dtype : {"float64", "float32", "bfloat16", "float16"} or int, default "float64"
+        Storage format of the parameters: the starts and every updated
+        parameter are rounded to it (module notes, "Reduced precision"); an
+        integer k is a k-bit significand (2..53, implicit bit included; 24 is
+        float32's, 11 float16's, 8 bfloat16's). Arithmetic stays float64.
+        "float64" leaves the runs exactly as without rounding.
+    exponent : str or (int, int), optional
+        Only with an integer ``dtype``: the exponent range, a format name (for
+        example "float16") or a pair (emin, emax) of normal exponents; default
+        float64's range (only the significand is narrowed).
 
     Returns
     -------
@@ -331,13 +490,9 @@ def train(
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, 1)
         if batch_size > N:
-            raise ValueError(
-                f"batch_size: expected an integer in 1..{N} (the number of points), got {batch_size}"
-            )
+            raise ValueError(f"batch_size: expected an integer in 1..{N} (the number of points), got {batch_size}")
         if optimizer == "gd" and batch_size < N:
-            raise ValueError(
-                f"batch_size: optimizer 'gd' is full-batch; use 'sgd' for mini-batches of {batch_size}"
-            )
+            raise ValueError(f"batch_size: optimizer 'gd' is full-batch; use 'sgd' for mini-batches of {batch_size}")
     elif optimizer == "sgd":
         raise ValueError(f"batch_size: optimizer 'sgd' needs a mini-batch size in 1..{N}")
     seed = _check_seed(seed)
@@ -357,19 +512,38 @@ def train(
             raise ValueError(f"path: expected a file name, got {type(path).__name__}")
         path = os.fspath(path)
         if os.path.exists(path):
-            raise ValueError(
-                f"path: {path!r} exists; train writes a new file (remove it or choose another name)"
-            )
+            raise ValueError(f"path: {path!r} exists; train writes a new file (remove it or choose another name)")
     if not isinstance(progress, bool | np.bool_):
         raise ValueError(f"progress: expected True or False, got {progress!r}")
     if block_steps is not None:
         block_steps = check_int("block_steps", block_steps, 1)
+    bits, emin, emax = _precision(dtype, exponent)
+    prec = np.array([0 if dtype == "float64" else bits, emin, emax], dtype=np.int64)
+    if prec[_optim.P_BITS]:
+        W0 = W
+        W = np.empty_like(W0)
+        _optim.round_array(W0.reshape(-1), bits, emin, emax, W.reshape(-1), True)
+        if not np.all(np.isfinite(W)):
+            raise ValueError(f"starts: values beyond the largest finite number of dtype {dtype!r} (overflow)")
 
     settings = {
-        "optimizer": optimizer, "lr": lr, "steps": steps, "batch_size": batch_size, "seed": seed,
-        "tol_grad": tol_grad, "tol_loss": tol_loss, "rho": rho, "asam_eta": asam_eta,
-        "temperature": temperature, "betas": [b1, b2], "eps": eps, "record_every": record_every,
+        "optimizer": optimizer,
+        "lr": lr,
+        "steps": steps,
+        "batch_size": batch_size,
+        "seed": seed,
+        "tol_grad": tol_grad,
+        "tol_loss": tol_loss,
+        "rho": rho,
+        "asam_eta": asam_eta,
+        "temperature": temperature,
+        "betas": [b1, b2],
+        "eps": eps,
+        "record_every": record_every,
         "runs": R,
+        "dtype": dtype if isinstance(dtype, str) else int(dtype),
+        "exponent": list(exponent) if isinstance(exponent, tuple | list) else exponent,
+        "precision": {"bits": bits, "emin": emin, "emax": emax},
     }
     hyper = np.zeros(_optim.N_HYPER)
     hyper[_optim.H_LR] = lr
@@ -391,8 +565,22 @@ def train(
     writer = _TrainFile(path, land, settings, R, p, record_every) if path is not None else None
     try:
         result = _run(
-            land, X, T, W, OPTIMIZERS[optimizer], hyper, batch_size if mini else 0, check, steps,
-            seed, record_every, block_steps, progress, optimizer, writer,
+            land,
+            X,
+            T,
+            W,
+            OPTIMIZERS[optimizer],
+            hyper,
+            prec,
+            batch_size if mini else 0,
+            check,
+            steps,
+            seed,
+            record_every,
+            block_steps,
+            progress,
+            optimizer,
+            writer,
         )
         result.settings = settings
         result.path = path
@@ -415,8 +603,24 @@ def _default_block(R: int, p: int, N: int, n_batch: int, optimizer: str, record_
     return block
 
 
-def _run(land, X, T, W, method, hyper, batch_size, check, steps, seed, record_every, block_steps,
-         progress, optimizer, writer) -> TrainResult:
+def _run(
+    land,
+    X,
+    T,
+    W,
+    method,
+    hyper,
+    prec,
+    batch_size,
+    check,
+    steps,
+    seed,
+    record_every,
+    block_steps,
+    progress,
+    optimizer,
+    writer,
+) -> TrainResult:
     arch = land._arch
     wd = float(land.weight_decay)
     R, p = W.shape
@@ -428,19 +632,23 @@ def _run(land, X, T, W, method, hyper, batch_size, check, steps, seed, record_ev
     n_taken = np.zeros(R, dtype=np.int64)
     states = _rng.seed_states(seed, 0, R)
     status = np.full(R, _optim.RUNNING, dtype=np.int64)
+    unchanged = np.zeros((R, p), dtype=np.int64)
+    stalled = np.zeros(R, dtype=np.int64)
+    acc = np.zeros((R, 2), dtype=np.int64)
     _optim.evaluate(arch, X, T, wd, hyper, W, grad, loss, gnorm, status)
 
     k = 0 if record_every is None else record_every
-    traj = traj_loss = traj_steps = None
+    traj = traj_loss = traj_steps = traj_stalled = None
     if k:
         n_records = steps // k + 1
         traj = np.empty((R, n_records, p))
         traj_loss = np.empty((R, n_records))
+        traj_stalled = np.full((R, n_records), np.nan)
         traj_steps = np.arange(n_records, dtype=np.int64) * k
         traj[:, 0] = W
         traj_loss[:, 0] = loss
         if writer is not None:
-            writer.append(traj[:, :1], traj_loss[:, :1], traj_steps[:1])
+            writer.append(traj[:, :1], traj_loss[:, :1], traj_stalled[:, :1], traj_steps[:1])
     bar = _progress_bar(R * steps, progress, optimizer)
     done = 0
     try:
@@ -450,23 +658,52 @@ def _run(land, X, T, W, method, hyper, batch_size, check, steps, seed, record_ev
                     j0 = done // k + 1
                     traj[:, j0:] = W[:, None, :]
                     traj_loss[:, j0:] = loss[:, None]
+                    if j0 < traj.shape[1]:  # steps taken since the last record, then none
+                        traj_stalled[:, j0] = _share(acc)
                     if writer is not None and j0 < traj.shape[1]:
-                        writer.append(traj[:, j0:], traj_loss[:, j0:], traj_steps[j0:])
+                        writer.append(traj[:, j0:], traj_loss[:, j0:], traj_stalled[:, j0:], traj_steps[j0:])
                 break
             n = min(block_steps, steps - done)
             n_rec = (done + n) // k - done // k if k else 0
             out_w = np.empty((R, n_rec, p))
             out_loss = np.empty((R, n_rec))
+            out_acc = np.zeros((R, n_rec, 2), dtype=np.int64)
             _optim.run_block(
-                method, arch, X, T, wd, hyper, batch_size, check, n, done, k,
-                W, grad, loss, gnorm, m, v, n_taken, states, status, out_w, out_loss,
+                method,
+                arch,
+                X,
+                T,
+                wd,
+                hyper,
+                prec,
+                batch_size,
+                check,
+                n,
+                done,
+                k,
+                W,
+                grad,
+                loss,
+                gnorm,
+                m,
+                v,
+                n_taken,
+                states,
+                status,
+                unchanged,
+                stalled,
+                acc,
+                out_w,
+                out_loss,
+                out_acc,
             )
             if n_rec:
                 j0 = done // k + 1
                 traj[:, j0 : j0 + n_rec] = out_w
                 traj_loss[:, j0 : j0 + n_rec] = out_loss
+                traj_stalled[:, j0 : j0 + n_rec] = _share(out_acc)
                 if writer is not None:
-                    writer.append(out_w, out_loss, traj_steps[j0 : j0 + n_rec])
+                    writer.append(out_w, out_loss, traj_stalled[:, j0 : j0 + n_rec], traj_steps[j0 : j0 + n_rec])
             done += n
             if bar is not None:
                 bar.update(R * n)
@@ -479,9 +716,24 @@ def _run(land, X, T, W, method, hyper, batch_size, check, steps, seed, record_ev
     status[status == _optim.RUNNING] = _optim.MAX_STEPS
     names = np.array([STATUS_NAMES[int(s)] for s in status])
     return TrainResult(
-        params=W, loss=loss, grad_norm=gnorm, steps=n_taken, status=names,
-        trajectory=traj, trajectory_loss=traj_loss, trajectory_steps=traj_steps,
+        params=W,
+        loss=loss,
+        grad_norm=gnorm,
+        steps=n_taken,
+        status=names,
+        trajectory=traj,
+        trajectory_loss=traj_loss,
+        trajectory_steps=traj_steps,
+        trajectory_stalled=traj_stalled,
+        stalled=stalled,
+        unchanged_steps=unchanged,
     )
+
+
+def _share(acc: np.ndarray) -> np.ndarray:
+    """Stalled share from (..., 2) counts (stalled, updates): NaN where no update was taken."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(acc[..., 1] > 0, acc[..., 0] / np.maximum(acc[..., 1], 1), np.nan)
 
 
 def _progress_bar(total: int, enabled: bool, desc: str):
@@ -535,17 +787,22 @@ class _TrainFile:
                 g = f.create_group("trajectory")
                 cr = max(1, min(1024, _CHUNK_BYTES // (8 * p)))
                 run, param = _scale(g, "run", R), _scale(g, "param", p)
-                record = g.create_dataset("record", shape=(0,), maxshape=(None,), chunks=(cr,),
-                                          dtype=np.int64)
+                record = g.create_dataset("record", shape=(0,), maxshape=(None,), chunks=(cr,), dtype=np.int64)
                 record.make_scale("record")
-                w = g.create_dataset("w", shape=(R, 0, p), maxshape=(R, None, p), chunks=(1, cr, p),
-                                     dtype=np.float64)
-                loss = g.create_dataset("loss", shape=(R, 0), maxshape=(R, None), chunks=(1, cr),
-                                        dtype=np.float64)
+                w = g.create_dataset("w", shape=(R, 0, p), maxshape=(R, None, p), chunks=(1, cr, p), dtype=np.float64)
+                loss = g.create_dataset("loss", shape=(R, 0), maxshape=(R, None), chunks=(1, cr), dtype=np.float64)
+                stalled = g.create_dataset(
+                    "stalled", shape=(R, 0), maxshape=(R, None), chunks=(1, cr), dtype=np.float64
+                )
+                stalled.attrs["description"] = (
+                    "share of parameter updates since the previous record that were non-zero but left "
+                    "the stored value unchanged (NaN: no update)"
+                )
                 step = g.create_dataset("step", shape=(0,), maxshape=(None,), chunks=(cr,), dtype=np.int64)
                 step.attrs["description"] = "number of optimiser steps taken at each record"
                 _attach(w, run, record, param)
                 _attach(loss, run, record)
+                _attach(stalled, run, record)
                 _attach(step, record)
                 g.create_dataset("n_records", data=np.int64(0))
                 self._traj = g
@@ -555,15 +812,16 @@ class _TrainFile:
             os.unlink(path)
             raise
 
-    def append(self, w: np.ndarray, loss: np.ndarray, steps: np.ndarray) -> None:
-        """Append records (R, n, p), their losses (R, n) and step counts (n,); counter last."""
+    def append(self, w: np.ndarray, loss: np.ndarray, stalled: np.ndarray, steps: np.ndarray) -> None:
+        """Append records (R, n, p), their losses and stalled shares (R, n), step counts (n,); counter last."""
         g = self._traj
         n0 = int(g["n_records"][()])
         n1 = n0 + w.shape[1]
-        for name in ("w", "loss", "record", "step"):
-            g[name].resize(n1, axis=1 if name in ("w", "loss") else 0)
+        for name in ("w", "loss", "stalled", "record", "step"):
+            g[name].resize(n1, axis=1 if name in ("w", "loss", "stalled") else 0)
         g["w"][:, n0:n1] = w
         g["loss"][:, n0:n1] = loss
+        g["stalled"][:, n0:n1] = stalled
         g["record"][n0:n1] = np.arange(n0, n1)
         g["step"][n0:n1] = steps
         self._f.flush()
@@ -578,8 +836,12 @@ class _TrainFile:
         R, p = result.params.shape
         run, param = _scale(g, "run", R), _scale(g, "param", p)
         _attach(g.create_dataset("params", data=result.params), run, param)
-        for name in ("loss", "grad_norm", "steps"):
+        for name in ("loss", "grad_norm", "steps", "stalled", "stalled_share"):
             _attach(g.create_dataset(name, data=getattr(result, name)), run)
+        _attach(g.create_dataset("unchanged_steps", data=result.unchanged_steps), run, param)
+        fz = g.create_dataset("frozen", data=result.frozen.astype(np.int8))
+        fz.attrs["description"] = "1 where the run's last step left the parameter's stored value unchanged"
+        _attach(fz, run, param)
         _attach(g.create_dataset("status", data=result.status.astype(object), dtype=h5py.string_dtype()), run)
         codes = {name: code for code, name in STATUS_NAMES.items()}
         sc = g.create_dataset("status_code", data=np.array([codes[s] for s in result.status], dtype=np.int64))
@@ -684,8 +946,9 @@ def gradient_flow(
     njev = np.empty(R, dtype=np.int64)
     messages = []
     for r in range(R):
-        sol = solve_ivp(neg_grad, (0.0, t_max), W[r], method=method, jac=neg_hessian,
-                        rtol=rtol, atol=atol, t_eval=t_eval)
+        sol = solve_ivp(
+            neg_grad, (0.0, t_max), W[r], method=method, jac=neg_hessian, rtol=rtol, atol=atol, t_eval=t_eval
+        )
         params[r] = sol.y[:, -1]
         if traj is not None:
             traj[r, : sol.y.shape[1]] = sol.y.T
@@ -703,8 +966,16 @@ def gradient_flow(
             traj_loss[ok] = _loss_grad(arch, X, T, wd, traj[ok])[0]
     settings = {"method": method, "t_max": t_max, "rtol": rtol, "atol": atol, "runs": R}
     return GradientFlowResult(
-        params=params, loss=loss, grad_norm=np.abs(grad).max(axis=1), t=t_eval, trajectory=traj,
-        trajectory_loss=traj_loss, status=status, message=messages, nfev=nfev, njev=njev,
+        params=params,
+        loss=loss,
+        grad_norm=np.abs(grad).max(axis=1),
+        t=t_eval,
+        trajectory=traj,
+        trajectory_loss=traj_loss,
+        status=status,
+        message=messages,
+        nfev=nfev,
+        njev=njev,
         settings=settings,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import h5py
 import numba
 import numpy as np
@@ -11,7 +13,7 @@ from scipy.linalg import expm
 
 import fastland as fl
 from fastland.landscape import targets_for
-from fastland.train import GradientFlowResult, TrainResult, gradient_flow, train
+from fastland.train import GradientFlowResult, TrainResult, gradient_flow, round_precision, train
 
 
 # ----------------------------------------------------------- an independent NumPy MLP
@@ -205,13 +207,16 @@ def test_sgd_minibatches_follow_the_documented_stream():
         assert_allclose(fit.params[r], w, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("method, kw", [
-    ("sgd", dict(batch_size=7)),
-    ("adam", dict(batch_size=3, lr=0.01)),
-    ("asam", dict(batch_size=5)),
-    ("langevin", dict(temperature=0.01)),
-    ("langevin", dict(temperature=0.01, batch_size=4)),
-])
+@pytest.mark.parametrize(
+    "method, kw",
+    [
+        ("sgd", dict(batch_size=7)),
+        ("adam", dict(batch_size=3, lr=0.01)),
+        ("asam", dict(batch_size=5)),
+        ("langevin", dict(temperature=0.01)),
+        ("langevin", dict(temperature=0.01, batch_size=4)),
+    ],
+)
 def test_identical_across_seeds_threads_and_blocks(method, kw):
     kw = dict(dict(lr=0.05, steps=61, seed=3, record_every=5, progress=False), **kw)
     W0 = starts_for(SEED001, 5)
@@ -239,8 +244,7 @@ def test_trajectory_records_are_the_shorter_runs():
     assert_array_equal(fit.trajectory[:, 0], W0)
     for j, s in enumerate(fit.trajectory_steps[1:], start=1):
         assert_array_equal(fit.trajectory[:, j], train(SEED001, W0, steps=int(s), **kw).params)
-    assert_allclose(fit.trajectory_loss, SEED001.loss(fit.trajectory.reshape(-1, 18)).reshape(4, 3),
-                    rtol=1e-14)
+    assert_allclose(fit.trajectory_loss, SEED001.loss(fit.trajectory.reshape(-1, 18)).reshape(4, 3), rtol=1e-14)
 
 
 def test_float32_landscape_trains_in_float64():
@@ -273,8 +277,9 @@ def test_langevin_has_the_stationary_covariance_of_its_ar1():
     T = 0.05
     lr = 0.6 / np.linalg.eigvalsh(A).max()
     n, steps = 4000, 60
-    fit = train(land, np.tile(mu, (n, 1)), optimizer="langevin", lr=lr, temperature=T, steps=steps,
-                seed=5, progress=False)
+    fit = train(
+        land, np.tile(mu, (n, 1)), optimizer="langevin", lr=lr, temperature=T, steps=steps, seed=5, progress=False
+    )
     S = 2 * T * np.linalg.inv(A @ (2 * np.eye(2) - lr * A))
     contraction = np.abs(np.linalg.eigvals(np.eye(2) - lr * A)).max()
     assert contraction ** (2 * steps) < 1e-8  # stationary: the covariance converges like rate^(2k)
@@ -313,15 +318,13 @@ def test_tol_loss_with_minibatches():
     land, mu, A = gaussian_landscape()
     floor = land.loss(mu)
     W0 = mu + np.array([[1.0, 1.0], [4.0, -3.0]])
-    fit = train(land, W0, optimizer="sgd", batch_size=5, lr=0.05, steps=5000, tol_loss=floor + 1e-3,
-                progress=False)
+    fit = train(land, W0, optimizer="sgd", batch_size=5, lr=0.05, steps=5000, tol_loss=floor + 1e-3, progress=False)
     assert (fit.status == "converged").all()
     assert (fit.loss <= floor + 1e-3).all()
     assert fit.steps[0] != fit.steps[1]
 
 
-@pytest.mark.parametrize("method, kw", [("gd", {}), ("sgd", dict(batch_size=3)), ("sam", {}),
-                                        ("langevin", {})])
+@pytest.mark.parametrize("method, kw", [("gd", {}), ("sgd", dict(batch_size=3)), ("sam", {}), ("langevin", {})])
 def test_huge_learning_rate_diverges_without_raising(method, kw):
     land, mu, A = gaussian_landscape()
     W0 = mu + np.array([[1.0, 1.0], [0.0, 0.0]])
@@ -361,8 +364,18 @@ def test_gradient_flow_on_a_network_decreases_the_loss():
 def test_hdf5_file_matches_the_result(tmp_path):
     path = tmp_path / "train.h5"
     W0 = starts_for(SEED001, 3)
-    fit = train(SEED001, W0, optimizer="adam", lr=0.02, steps=95, record_every=10, block_steps=15,
-                path=path, progress=False, tol_grad=1e-12)
+    fit = train(
+        SEED001,
+        W0,
+        optimizer="adam",
+        lr=0.02,
+        steps=95,
+        record_every=10,
+        block_steps=15,
+        path=path,
+        progress=False,
+        tol_grad=1e-12,
+    )
     assert isinstance(fit, TrainResult) and fit.path == str(path)
     assert fit.trajectory.shape == (3, 10, 18)
     with h5py.File(path, "r") as f:
@@ -426,6 +439,15 @@ def test_hdf5_trajectory_opens_in_xarray(tmp_path):
         (dict(record_every=0), "record_every"),
         (dict(block_steps=0), "block_steps"),
         (dict(land="not a landscape"), "land"),
+        (dict(dtype="float8"), "dtype"),
+        (dict(dtype=1), "dtype"),
+        (dict(dtype=54), "dtype"),
+        (dict(dtype=True), "dtype"),
+        (dict(dtype="float16", exponent="float32"), "exponent"),
+        (dict(dtype=11, exponent="half"), "exponent"),
+        (dict(dtype=11, exponent=(5, -5)), "exponent"),
+        (dict(dtype=53, exponent=(-1060, 10)), "exponent"),
+        (dict(dtype="float16", starts=np.full((2, 18), 7e4)), "starts"),
     ],
 )
 def test_bad_inputs_name_the_argument(kwargs, match):
@@ -451,3 +473,238 @@ def test_gradient_flow_bad_inputs(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         gradient_flow(**args)
+
+
+# ------------------------------------------------------------------ reduced precision
+def _float_grid(rng, n=20_000):
+    """Values over all magnitudes and signs, exact powers of two and their neighbours."""
+    mant = rng.uniform(1.0, 2.0, n)
+    expo = rng.integers(-160, 140, n)
+    x = np.ldexp(mant, expo) * rng.choice([-1.0, 1.0], n)
+    pw = np.ldexp(1.0, np.arange(-160, 140))
+    return np.concatenate([x, pw, -pw, np.nextafter(pw, 0), np.nextafter(pw, np.inf), [0.0, -0.0]])
+
+
+def _midpoints(vals):
+    """Exact float64 midpoints between consecutive representable values (ties)."""
+    v = np.unique(vals.astype(np.float64))
+    v = v[np.isfinite(v)]
+    return (v[:-1] + v[1:]) / 2  # exact: both have far fewer than 52 significant bits
+
+
+def test_float32_rounding_equals_numpy_cast():
+    rng = np.random.default_rng(0)
+    x = _float_grid(rng)
+    f32 = rng.standard_normal(5000).astype(np.float32) * np.float32(2.0) ** rng.integers(-150, 120, 5000)
+    ties = _midpoints(f32)
+    tiny = np.ldexp(rng.uniform(0, 1, 3000), -126)  # float32 subnormal range
+    big = np.array([3.4028234663852886e38, 3.4028235677973366e38, 3.4028235677973362e38, 3.5e38, 1e300])
+    for v in (x, ties, tiny, big, -big):
+        with np.errstate(over="ignore"):
+            want = v.astype(np.float32).astype(np.float64)
+        got = round_precision(v, "float32")
+        assert_array_equal(got, want)
+        assert_array_equal(np.signbit(got), np.signbit(want))
+        assert_array_equal(round_precision(v, 24, exponent="float32"), want)
+
+
+def test_float16_rounding_equals_numpy_cast():
+    rng = np.random.default_rng(1)
+    x = _float_grid(rng)
+    all16 = np.arange(2**16, dtype=np.uint16).view(np.float16)  # every float16 value
+    ties = _midpoints(all16)  # every tie, subnormal ones included
+    above = np.array([65504.0, 65519.99, 65520.0, 65535.0, 7e4, 2.0**-25, 2.0**-25 * 1.0000001, 2.0**-26])
+    for v in (x, ties, above, -above, all16.astype(np.float64)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            want = v.astype(np.float16).astype(np.float64)
+        got = round_precision(v, "float16")
+        assert_array_equal(got, want)  # NaN == NaN for assert_array_equal
+        assert_array_equal(np.signbit(got), np.signbit(want))
+        assert_array_equal(round_precision(v, 11, exponent="float16"), want)
+        assert_array_equal(round_precision(v, 11, exponent=(-14, 15)), want)
+    assert round_precision(65520.0, "float16") == np.inf  # the tie above the largest goes to inf
+    assert round_precision(2.0**-25, "float16") == 0.0  # tie with the smallest subnormal: even is 0
+    assert round_precision(3 * 2.0**-25, "float16") == 2.0**-23  # tie between 1 and 2 units: even is 2
+
+
+def test_bfloat16_rounding_equals_the_bit_recipe():
+    # bfloat16 = the upper 16 bits of a float32, rounded to nearest even on the lower 16 bits
+    rng = np.random.default_rng(2)
+    f = (rng.standard_normal(20_000) * 2.0 ** rng.integers(-130, 125, 20_000)).astype(np.float32)
+    u = f.view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    want = u.astype(np.uint32).view(np.float32).astype(np.float64)
+    assert_array_equal(round_precision(f.astype(np.float64), "bfloat16"), want)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 7, 17, 30, 52, 53])
+def test_k_bit_rounding_equals_exact_rational_rounding(bits):
+    from fractions import Fraction
+
+    rng = np.random.default_rng(bits)
+    x = np.concatenate([_float_grid(rng, 400)[:400], [5e-324, 2.0**-1022, 1.5 * 2.0**-1040]])
+    got = round_precision(x, bits)
+    for v, g in zip(x, got, strict=True):
+        if v == 0:
+            assert g == 0
+            continue
+        e = max(math.frexp(abs(v))[1] - 1, -1022)
+        q = Fraction(2) ** (e - bits + 1)  # the spacing of the k-bit numbers around v
+        n, rem = divmod(Fraction(v) / q, 1)
+        if rem > Fraction(1, 2) or (rem == Fraction(1, 2) and n % 2 == 1):
+            n += 1
+        assert Fraction(g) == n * q, (v, g)
+    assert_array_equal(round_precision(x, 53), x)
+
+
+def _decay_landscape(p=6):
+    # zero data (output and residual 0): U = (wd/2)|w|^2, GD is w <- w - lr wd w per coordinate
+    data = fl.Dataset(np.zeros((3, p)), np.zeros(3))
+    return fl.Landscape(fl.MLP(p, [], 1, activation="linear", loss="mse", bias=False), data, weight_decay=1.0)
+
+
+def test_stalled_updates_counted_exactly_by_hand():
+    land = _decay_landscape(4)
+    # float16 around 1: spacing 2^-10 above, 2^-11 below; a step down stalls iff it is <= 2^-12
+    # (2^-12 is a tie between 1 and 1 - 2^-11, whose last bit is odd: it goes to 1)
+    w0 = np.array([[1.0, 1.0, 1.0, 0.0]])
+    fit = train(land, w0 * 1, optimizer="gd", lr=2.0**-13, steps=1, dtype="float16", progress=False)
+    assert_array_equal(fit.params, w0)  # 1 - 2^-13 rounds back to 1
+    assert fit.stalled.tolist() == [3]  # the zero coordinate had a zero update: not stalled
+    assert fit.unchanged_steps.tolist() == [[1, 1, 1, 1]] and fit.frozen.all()
+    fit = train(land, w0, optimizer="gd", lr=2.0**-12, steps=1, dtype="float16", progress=False)
+    assert_array_equal(fit.params, w0) and fit.stalled.tolist() == [3]  # the tie goes to 1
+    fit = train(land, w0, optimizer="gd", lr=3 * 2.0**-13, steps=1, dtype="float16", progress=False)
+    assert_array_equal(fit.params, [[1 - 2.0**-11] * 3 + [0.0]])
+    assert fit.stalled.tolist() == [0] and fit.unchanged_steps.tolist() == [[0, 0, 0, 1]]
+    assert_allclose(fit.stalled_share, [0.0])
+
+
+@pytest.mark.parametrize(
+    "dtype, exponent, cast, lr",
+    [("float16", None, np.float16, 3.6e-4), (11, "float16", np.float16, 3.6e-4), ("float32", None, np.float32, 4.5e-8)],
+)
+def test_stalled_counts_follow_a_numpy_cast_iteration(dtype, exponent, cast, lr):
+    # relative step lr: between 2^-(k+1) and 2^-k (k = 11, 24), so an update stalls or not
+    # depending on the significand of the value, which changes along the run
+    land = _decay_landscape(6)
+    rng = np.random.default_rng(5)
+    W0 = (rng.uniform(1.0, 2.0, (3, 6)) * 2.0 ** rng.integers(-12, 6, (3, 6))).astype(cast).astype(float)
+    steps = 400
+    fit = train(
+        land, W0, optimizer="gd", lr=lr, steps=steps, dtype=dtype, exponent=exponent, record_every=7, progress=False
+    )
+    w = W0.copy()
+    per_step = []
+    run = np.zeros_like(W0, dtype=np.int64)
+    traj = [w]
+    for _ in range(steps):
+        d = lr * (1.0 * w)  # the gradient is wd w with wd = 1
+        new = (w - d).astype(cast).astype(float)
+        same = new == w
+        per_step.append((same & (d != 0)).sum(axis=1))
+        run = np.where(same, run + 1, 0)
+        w = new
+        traj.append(w)
+    per_step = np.array(per_step)  # (steps, R)
+    assert_array_equal(fit.params, w)
+    assert_array_equal(fit.trajectory, np.stack(traj, axis=1)[:, ::7])
+    assert_array_equal(fit.stalled, per_step.sum(axis=0))
+    assert_array_equal(fit.unchanged_steps, run)
+    assert 0 < per_step.sum() < per_step.size * 6  # some stalled and some not: the test can fail
+    share = [per_step[j - 7 : j].sum(axis=0) / (7 * 6) for j in range(7, steps + 1, 7)]
+    assert np.isnan(fit.trajectory_stalled[:, 0]).all()
+    assert_allclose(fit.trajectory_stalled[:, 1:], np.array(share).T, rtol=1e-15)
+    assert_allclose(fit.stalled_share, per_step.sum(axis=0) / (steps * 6), rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "optimizer, kw",
+    [("gd", {}), ("adam", {}), ("sgd", {"batch_size": 3}), ("sam", {}), ("langevin", {"temperature": 1e-4})],
+)
+def test_float64_default_is_the_unrounded_run(optimizer, kw):
+    W0 = starts_for(SEED001, 3)
+    a = train(SEED001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, **kw)
+    b = train(SEED001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, dtype=53, **kw)
+    assert_array_equal(a.params, b.params)  # rounding to 53 bits in float64's range is the identity
+    assert_array_equal(a.stalled, b.stalled) and a.settings["precision"]["bits"] == 53
+
+
+def test_reduced_precision_gd_is_the_rounded_iteration_on_a_network():
+    land = SEED001
+    W0 = round_precision(starts_for(land, 3), "bfloat16")
+    lr, steps = 0.05, 300
+    fit = train(land, W0, optimizer="gd", lr=lr, steps=steps, dtype="bfloat16", record_every=1, progress=False)
+    traj = fit.trajectory
+    g = land.grad(traj[:, :-1].reshape(-1, land.n_params)).reshape(3, steps, -1)
+    assert_array_equal(traj[:, 1:], round_precision(traj[:, :-1] - lr * g, "bfloat16"))
+    stalled = ((traj[:, 1:] == traj[:, :-1]) & (lr * g != 0)).sum(axis=(1, 2))
+    assert_array_equal(fit.stalled, stalled)
+    assert fit.stalled.sum() > 0  # 8 bits: GD near convergence loses updates
+    assert_array_equal(round_precision(fit.params, "bfloat16"), fit.params)
+
+
+def test_overflow_in_float16_diverges():
+    land = _decay_landscape(2)
+    fit = train(
+        land, [[6e4, 1.0]], optimizer="langevin", lr=1.0, temperature=1e9, steps=5, dtype="float16", progress=False
+    )
+    assert fit.status.tolist() == ["diverged"]
+
+
+def test_precision_fields_in_the_hdf5_file(tmp_path):
+    path = tmp_path / "p.h5"
+    W0 = starts_for(SEED001, 2)
+    fit = train(
+        SEED001,
+        W0,
+        optimizer="gd",
+        lr=0.05,
+        steps=40,
+        record_every=10,
+        dtype=9,
+        exponent="float16",
+        path=path,
+        progress=False,
+        block_steps=7,
+    )
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format_version"] == 2 and f.attrs["dtype"] == 9
+        assert_array_equal(f["trajectory/stalled"][:], fit.trajectory_stalled)
+        assert [list(d.keys()) for d in f["trajectory/stalled"].dims] == [["run"], ["record"]]
+        res = f["result"]
+        assert_array_equal(res["stalled"][:], fit.stalled)
+        assert_array_equal(res["stalled_share"][:], fit.stalled_share)
+        assert_array_equal(res["unchanged_steps"][:], fit.unchanged_steps)
+        assert_array_equal(res["frozen"][:].astype(bool), fit.frozen)
+    one = train(
+        SEED001, W0, optimizer="gd", lr=0.05, steps=40, record_every=10, dtype=9, exponent="float16", progress=False
+    )
+    assert_array_equal(one.trajectory_stalled, fit.trajectory_stalled)  # block size does not matter
+    assert_array_equal(one.unchanged_steps, fit.unchanged_steps)
+
+
+@pytest.mark.parametrize(
+    "bits, emin, emax",
+    [(11, -14, 15), (24, -126, 127), (8, -126, 127), (2, -3, 4), (30, -1022, 1023), (53, -1022, 1023)],
+)
+def test_bit_rounding_equals_the_scalar_rounding(bits, emin, emax):
+    from fastland._kernels import optim
+
+    rng = np.random.default_rng(bits)
+    with np.errstate(over="ignore"):  # 2^1024 is inf for emax = 1023
+        big = np.ldexp(rng.uniform(-2, 2, 2000), rng.integers(emax - 1, emax + 2, 2000))
+    x = np.concatenate(
+        [
+            _float_grid(rng, 30_000),
+            np.ldexp(rng.uniform(-2, 2, 5000), rng.integers(emin - bits - 3, emin + 2, 5000)),  # target subnormals
+            big,  # overflow
+            [5e-324, -5e-324, 2.0**-1022, np.inf, -np.inf, np.nan, 0.0, -0.0, 1.7976931348623157e308],
+        ]
+    )
+    x = np.concatenate([x, _midpoints(round_precision(x[np.abs(x) < 1e307], bits, exponent=(emin, emax)))])
+    fast = np.empty_like(x)
+    slow = np.empty_like(x)
+    optim.round_array(x, bits, emin, emax, fast, True)
+    optim.round_array(x, bits, emin, emax, slow, False)
+    assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))  # bit for bit, signs of zeros and NaN included

@@ -35,6 +35,20 @@ diverges when the loss or the gradient is not finite (in mini-batch mode also
 when the mini-batch loss or gradient is not finite). A stopped run does
 nothing further; its position stays frozen. No exceptions are raised inside
 the parallel loop: the status codes report what happened.
+
+Reduced precision (``prec`` = [bits, emin, emax], bits = 0 for plain float64):
+after every update each parameter is rounded by :func:`round_mantissa` to a
+``bits``-bit significand with normal exponents ``emin..emax`` (round to
+nearest, ties to even; subnormals below 2^emin; +-inf above the largest finite
+value). The update itself, the loss, the gradient and Adam's moments stay in
+float64: this emulates parameters *stored* in a narrow type with float64
+arithmetic. A parameter's update is *stalled* when it was non-zero but the
+stored value did not change (|update| below half a unit in the last place, up
+to ties). Every step counts them; per run the kernel keeps the total, the
+counts since the last record, and per parameter the number of consecutive most
+recent steps in which the stored value did not change (a zero update counts as
+unchanged too). With bits = 0 the positions are bit-identical to an unrounded
+run; the counters then report float64's own stalled updates.
 """
 
 from __future__ import annotations
@@ -51,9 +65,132 @@ GD, ADAM, SAM, ASAM, LANGEVIN = range(5)  # "sgd" is GD with a batch size < N
 
 RUNNING, CONVERGED, DIVERGED, MAX_STEPS = range(4)
 
+# entries of the int64 precision array ``prec``: significand bits (0: no rounding), exponent range
+P_BITS, P_EMIN, P_EMAX = range(3)
+N_PREC = 3
+
 # entries of the float64 hyper-parameter array ``hyper``
 H_LR, H_RHO, H_ASAM_ETA, H_TEMPERATURE, H_BETA1, H_BETA2, H_EPS, H_TOL_GRAD, H_TOL_LOSS = range(9)
 N_HYPER = 9
+
+
+@jit
+def round_mantissa(x, bits, emin, emax):
+    """Round ``x`` to the nearest number with a ``bits``-bit significand, ties to even.
+
+    The target format has ``bits`` significant bits (the implicit leading bit
+    included: float64 53, float32 24, float16 11, bfloat16 8) and normal
+    exponents ``emin..emax`` (values m 2^e with 1 <= m < 2): below 2^emin the
+    spacing stays 2^(emin - bits + 1) (gradual underflow, subnormals), and a
+    result of magnitude >= 2^(emax + 1) becomes +-inf, as IEEE round-to-nearest
+    overflows. Zeros keep their sign, NaN and inf pass through. Requires
+    1 <= bits <= 53 and emin - bits + 1 >= -1074, so every step is exact in
+    float64: scaling by powers of two (ldexp) is exact there, and so is the
+    fraction y - floor(y) for |y| < 2^53.
+    """
+    if x == 0.0 or not math.isfinite(x):
+        return x
+    e = math.frexp(x)[1] - 1  # x = m 2^e with 1 <= |m| < 2
+    if e < emin:
+        e = emin
+    shift = bits - 1 - e
+    y = math.ldexp(x, shift)  # |y| < 2^bits: its integer part holds the kept bits
+    r = math.floor(y)
+    d = y - r
+    if d > 0.5 or (d == 0.5 and math.floor(0.5 * r) != 0.5 * r):  # a tie goes to the even neighbour
+        r += 1.0
+    out = math.ldexp(r, -shift)
+    if out == 0.0:
+        return math.copysign(0.0, x)
+    if abs(out) >= math.ldexp(1.0, emax + 1):
+        return math.copysign(math.inf, x)
+    return out
+
+
+_SIGN = np.uint64(0x8000000000000000)
+_MAG = np.uint64(0x7FFFFFFFFFFFFFFF)
+_INF = np.uint64(0x7FF0000000000000)
+
+
+@jit
+def round_bits(u, bits, emin, emax):
+    """:func:`round_mantissa` by integer arithmetic on the bits ``u`` (uint64) of a float64.
+
+    Returns ``(result bits, done)``. For a normal float64 whose result keeps
+    at least one bit below the implicit one, the ``d`` low bits of the
+    magnitude (``d = 53 - bits``, plus ``emin - e`` below 2^emin) are rounded
+    to nearest even as an integer: a carry into the exponent field gives the
+    next power of two, as it should, and an exponent above ``emax`` becomes
+    inf. Zeros, float64 subnormals, inf, NaN and the far subnormal range
+    (``d >= 52``, where only the implicit bit or nothing is kept and a result
+    can be 0) return ``done = False``: use :func:`round_mantissa` for those
+    (rare) values. Both give the same results (tested). Scalars only, so the
+    training loop calls it without array reference counting.
+    """
+    mag = u & _MAG
+    E = np.int64(mag >> np.uint64(52))
+    if E == 0 or E == 2047:
+        return u, False
+    e = E - 1023
+    drop = 53 - bits
+    if e < emin:
+        drop += emin - e
+    if drop > 51:  # at 52 the kept bit is the implicit one, whose parity the field does not hold
+        return u, False
+    if drop > 0:
+        one = np.uint64(1) << np.uint64(drop)
+        rem = mag & (one - np.uint64(1))
+        base = mag - rem
+        half = one >> np.uint64(1)
+        if rem > half or (rem == half and (base & one) != np.uint64(0)):
+            base += one
+        mag = base
+    if np.int64(mag >> np.uint64(52)) - 1023 > emax:
+        mag = _INF
+    return (u & _SIGN) | mag, True
+
+
+@jit
+def _store_all(w, new, moved, bits, emin, emax, unchanged_r):
+    """w <- new, each entry rounded to the precision first (in ``new``).
+
+    Per parameter: the stored value unchanged counts in ``unchanged_r``, and a
+    stalled update (``moved[q]`` but unchanged) in the returned count.
+    """
+    n_stalled = 0
+    if bits > 0:
+        nb = new.view(np.uint64)
+        for q in range(w.shape[0]):
+            res, done = round_bits(nb[q], bits, emin, emax)
+            if done:
+                nb[q] = res
+            else:
+                new[q] = round_mantissa(new[q], bits, emin, emax)
+    for q in range(w.shape[0]):  # branch-free (selects), so it vectorises
+        same = new[q] == w[q]
+        unchanged_r[q] = unchanged_r[q] + 1 if same else 0
+        n_stalled += 1 if same and moved[q] else 0
+        w[q] = new[q]
+    return n_stalled
+
+
+@jit
+def round_array(x, bits, emin, emax, out, fast):
+    """out = :func:`round_mantissa` of every entry of the flat array ``x``.
+
+    With ``fast`` through :func:`round_bits` where it applies (what training
+    uses), else through :func:`round_mantissa` alone.
+    """
+    xb = x.view(np.uint64)
+    ob = out.view(np.uint64)
+    for i in range(x.shape[0]):  # serial: used at the API boundary only (prange mis-lowered this loop)
+        done = False
+        if fast:
+            res, done = round_bits(xb[i], bits, emin, emax)
+            if done:
+                ob[i] = res
+        if not done:
+            out[i] = round_mantissa(x[i], bits, emin, emax)
 
 
 @jit
@@ -197,8 +334,33 @@ def evaluate(arch, X, T, wd, hyper, pos, grad, loss, gnorm, status):
 
 @jit(parallel=True)
 def run_block(
-    method, arch, X, T, wd, hyper, batch_size, check, n_steps, step0, record_every,
-    pos, grad, loss, gnorm, m, v, steps, states, status, out_w, out_loss,
+    method,
+    arch,
+    X,
+    T,
+    wd,
+    hyper,
+    prec,
+    batch_size,
+    check,
+    n_steps,
+    step0,
+    record_every,
+    pos,
+    grad,
+    loss,
+    gnorm,
+    m,
+    v,
+    steps,
+    states,
+    status,
+    unchanged,
+    stalled,
+    acc,
+    out_w,
+    out_loss,
+    out_acc,
 ):
     """Advance every running run by ``n_steps`` steps (global steps step0+1 .. step0+n_steps).
 
@@ -207,14 +369,19 @@ def run_block(
     ``pos`` (fill them with :func:`evaluate` first; in mini-batch mode without
     ``check`` they are only refreshed when a run stops); ``m``, ``v`` (R, p):
     Adam's moments; ``steps`` (R,) int64: updates taken; ``states`` (R,
-    rng.STATE_SIZE): the runs' streams; ``status`` (R,) int64.
+    rng.STATE_SIZE): the runs' streams; ``status`` (R,) int64. Precision
+    (module notes): ``prec`` (N_PREC,) int64; ``unchanged`` (R, p) int64, per
+    parameter the consecutive most recent steps that left its stored value
+    unchanged; ``stalled`` (R,) int64, stalled updates in total; ``acc`` (R, 2)
+    int64, stalled updates and parameter updates since the last record.
 
     ``batch_size`` in 1..N-1 selects mini-batches, anything else the full
     batch; ``check`` evaluates the full-batch loss and gradient after every
     mini-batch step to apply the stopping rule. With ``record_every`` = k > 0,
     the position and full-batch loss after every global step c with c % k == 0
     go to ``out_w[r, j]`` and ``out_loss[r, j]``, j counting such c within this
-    block; stopped runs record their frozen position.
+    block, and ``acc[r]`` to ``out_acc[r, j]`` (then reset); stopped runs record
+    their frozen position.
     """
     R, p = pos.shape
     N = X.shape[0]
@@ -229,6 +396,9 @@ def run_block(
     adam_eps = hyper[H_EPS]
     tol_grad = hyper[H_TOL_GRAD]
     tol_loss = hyper[H_TOL_LOSS]
+    bits = prec[P_BITS]
+    emin = prec[P_EMIN]
+    emax = prec[P_EMAX]
     first_record = step0 // record_every if record_every > 0 else 0
     for r in prange(R):
         w = pos[r]
@@ -237,11 +407,13 @@ def run_block(
         part = np.zeros(p)
         gb = np.empty(p)  # mini-batch gradient, then the gradient used in the update
         e = np.empty(p)  # SAM / ASAM perturbation, Langevin noise
-        wadv = np.empty(p)
+        wadv = np.empty(p)  # the adversarial point, then the updated values before rounding
+        moved = np.empty(p, dtype=np.bool_)
         nb = batch_size if mini else 0
         perm = np.arange(N if mini else 0)
         picks = np.empty(nb, dtype=np.int64)
         st = states[r]
+        unch = unchanged[r]
         for it in range(n_steps):
             if status[r] == RUNNING:
                 # 1. the gradient at w (full batch: already in cur_g)
@@ -270,7 +442,7 @@ def run_block(
                     loss[r] = mlp.loss_grad_value(arch, w, X, T, wd, work, part, cur_g)
                     gnorm[r] = _inf_norm(cur_g)
                 else:
-                    # 3. the update
+                    # 3. the update (into wadv), then stored with rounding to the precision
                     if method == ADAM:
                         t = np.float64(steps[r] + 1)
                         c1 = 1.0 - b1**t
@@ -281,14 +453,25 @@ def run_block(
                             gq = gb[q]
                             mr[q] = b1 * mr[q] + (1.0 - b1) * gq
                             vr[q] = b2 * vr[q] + (1.0 - b2) * gq * gq
-                            w[q] -= lr * (mr[q] / c1) / (math.sqrt(vr[q] / c2) + adam_eps)
+                            d = lr * (mr[q] / c1) / (math.sqrt(vr[q] / c2) + adam_eps)
+                            wadv[q] = w[q] - d
+                            moved[q] = d != 0.0
                     elif method == LANGEVIN:
                         rng.fill_normal(st, e)
                         for q in range(p):
-                            w[q] = w[q] - lr * gb[q] + noise_scale * e[q]
+                            d = lr * gb[q]
+                            z = noise_scale * e[q]
+                            wadv[q] = w[q] - d + z
+                            moved[q] = d != 0.0 or z != 0.0
                     else:  # GD, SGD, SAM, ASAM
                         for q in range(p):
-                            w[q] -= lr * gb[q]
+                            d = lr * gb[q]
+                            wadv[q] = w[q] - d
+                            moved[q] = d != 0.0
+                    n_stalled = _store_all(w, wadv, moved, bits, emin, emax, unch)
+                    stalled[r] += n_stalled
+                    acc[r, 0] += n_stalled
+                    acc[r, 1] += p
                     steps[r] += 1
                     # 4. the stopping rule at the new point
                     if full_eval:
@@ -306,6 +489,10 @@ def run_block(
                         out_loss[r, j] = loss[r]
                     else:
                         out_loss[r, j] = mlp.loss_value(arch, w, X, T, wd, work)
+                    out_acc[r, j, 0] = acc[r, 0]
+                    out_acc[r, j, 1] = acc[r, 1]
+                    acc[r, 0] = 0
+                    acc[r, 1] = 0
 
 
 # ------------------------------------------------- serial evaluations for the ODE solver
