@@ -36,7 +36,9 @@ __all__ = [
     "flat_directions",
     "flip_neuron",
     "match_teacher",
+    "Reduction",
     "permute_neurons",
+    "reduce",
     "split_neuron",
 ]
 
@@ -345,7 +347,7 @@ def _act_value(act: str, z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _flat_one(net: MLP, w: np.ndarray, tol: float) -> int:
+def _flat_one(net: MLP, w: np.ndarray, tol: float, zero_loss: bool = False) -> int:
     act = net.activation
     layers = net.unflatten(w)
     count = 0
@@ -377,6 +379,8 @@ def _flat_one(net: MLP, w: np.ndarray, tol: float) -> int:
             rank += 1
             if len(g) > 1:
                 in_group[[i for i, _ in g]] = True
+                if zero_loss:  # the copies' incoming differences weighted to keep f: null(J)
+                    count += (len(g) - 1) * V.shape[1]
             if act == "sigmoid" and len({f for _, f in g}) > 1:
                 constant_direction = True  # sigmoid(-z) = 1 - sigmoid(z) spans the constants
         rank += int(constant_direction)
@@ -392,7 +396,7 @@ def _flat_one(net: MLP, w: np.ndarray, tol: float) -> int:
     return count
 
 
-def flat_directions(net: MLP, w, tol: float | None = None) -> int | np.ndarray:
+def flat_directions(net: MLP, w, tol: float | None = None, zero_loss: bool = False) -> int | np.ndarray:
     """Number of independent flat directions that known symmetries explain at ``w``.
 
     These are directions along which the loss is exactly constant because the
@@ -412,6 +416,12 @@ def flat_directions(net: MLP, w, tol: float | None = None) -> int | np.ndarray:
         1). Default ``sqrt(machine epsilon) * max(1, max |w|)``.
         :func:`~fastland.critical.classify` passes a tolerance derived from its
         error estimate instead.
+    zero_loss : bool, default False
+        The point has zero loss (an MSE global minimum that interpolates the
+        data): then the Hessian is the Gauss-Newton matrix, whose null space is
+        the Jacobian's, and each group of ``k`` copies adds ``(k - 1) (n_in +
+        bias)`` zero eigenvalues: moving copy ``i`` by ``d_i / a_i`` with ``sum
+        d_i = 0`` does not change the function to first order.
 
     Returns
     -------
@@ -436,10 +446,10 @@ def flat_directions(net: MLP, w, tol: float | None = None) -> int | np.ndarray:
       outgoing weights.
     - **linear** hidden layers: ``n_l ** 2`` (the general linear group).
 
-    Not counted: directions that are flat only to second order, such as the
-    incoming-weight differences of a split neuron at a zero-loss point (there
-    the Hessian is the Gauss-Newton matrix and has ``(k - 1)(n_in + bias)`` more
-    zero eigenvalues), and the relation ``relu(z) - relu(-z) = z``.
+    - **zero loss** (``zero_loss=True``): ``(k - 1)(n_in + bias)`` per group of
+      ``k`` copies (see above); these directions are flat only to second order.
+
+    Not counted: the relation ``relu(z) - relu(-z) = z``.
     """
     net = _check_net(net)
     W = check_params("w", w, net.n_params)
@@ -448,8 +458,364 @@ def flat_directions(net: MLP, w, tol: float | None = None) -> int | np.ndarray:
         tols = np.sqrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(batch).max(axis=1))
     else:
         tols = np.full(batch.shape[0], check_positive("tol", tol, allow_zero=True))
-    counts = np.array([_flat_one(net, batch[i], float(tols[i])) for i in range(batch.shape[0])])
+    zl = np.broadcast_to(np.asarray(zero_loss, dtype=bool), (batch.shape[0],))
+    counts = np.array([_flat_one(net, batch[i], float(tols[i]), bool(zl[i])) for i in range(batch.shape[0])])
     return int(counts[0]) if W.ndim == 1 else counts
+
+
+# ------------------------------------------------------------------------- reduction
+@dataclass
+class Reduction:
+    """The narrowest network found by :func:`reduce` and how it maps back.
+
+    Attributes
+    ----------
+    net : MLP
+        The narrow network (same inputs, outputs, activation, loss and bias
+        setting; hidden width ``width``).
+    point : ndarray, shape (p_r,)
+        Its parameters: they realise the same function as the original point
+        (exactly for exact symmetries; up to the merged neurons' spread
+        otherwise, see ``function_change``).
+    width : int
+        Hidden width of ``net`` (at least 1).
+    level : int
+        Width lost, ``original width - width``: 0 for a point that is not
+        symmetry-reduced, 1 for a first-level point (seed 004's terms), ...
+    assign : ndarray of int, shape (m,)
+        For every original neuron, the narrow neuron it became, or -1 when it
+        was dropped.
+    sign : ndarray of float, shape (m,)
+        +1, or -1 when the neuron was merged as a sign-flipped copy
+        (incoming weights negated; tanh and sigmoid only).
+    kind : tuple of str
+        Per original neuron: "kept" (alone), "merged" (one of several copies),
+        "dead" (zero outgoing weights, or a neuron computing 0), "cancelled"
+        (copies whose outgoing weights sum to zero) or "constant" (zero
+        incoming weights, absorbed by the next layer's bias).
+    groups : list of list of int
+        The original neurons behind each narrow neuron.
+    spread : float
+        Largest distance of a merged neuron's (sign-aligned) incoming vector
+        from its group's merged vector, and largest dropped outgoing weight:
+        how far the original point is from the exactly reducible one.
+    function_change : float or None
+        Largest ``|f_narrow(x) - f(x)|`` over the landscape's data points (None
+        when only a network was given).
+    tol : float
+        The tolerance used.
+    original : ndarray, shape (p,)
+        The original point.
+    wide : MLP
+        The original network.
+    """
+
+    net: MLP
+    point: np.ndarray
+    width: int
+    level: int
+    assign: np.ndarray
+    sign: np.ndarray
+    kind: tuple[str, ...]
+    groups: list
+    spread: float
+    function_change: float | None
+    tol: float
+    original: np.ndarray
+    wide: MLP
+    _weights: list = field(default_factory=list, repr=False)  # per group: outgoing shares
+    _absorbed: np.ndarray | None = field(default=None, repr=False)  # constant put into the next bias
+    _cancelled: list = field(default_factory=list, repr=False)  # groups dropped as cancelling
+
+    def expand(self, point) -> np.ndarray:
+        """Embed parameters of the narrow network back into the original one.
+
+        Each narrow neuron's incoming vector goes to all its copies (negated
+        for flipped ones); a change of its outgoing weights is shared among
+        its unflipped copies in the proportions they had (flipped copies keep
+        theirs, so the constants ``sigmoid(-z) = 1 - sigmoid(z)`` leaves do not
+        change); dropped neurons keep their incoming weights and get outgoing
+        weights that contribute exactly nothing (zero for dead neurons,
+        cancelling exactly for cancelled groups); constants absorbed by the
+        next layer's bias are taken out of it again. The result computes the
+        same function as ``point`` does in the narrow network, and
+        ``expand(self.point)`` is the original point up to ``spread``.
+
+        Parameters
+        ----------
+        point : array_like, shape (p_r,)
+            Parameters of :attr:`net` (for example ``self.point`` refined).
+
+        Returns
+        -------
+        ndarray, shape (p,)
+        """
+        wr = check_params("point", point, self.net.n_params)
+        if wr.ndim != 1:
+            raise ValueError(f"point: expected one parameter vector ({self.net.n_params},), got shape {wr.shape}")
+        (Wr, br), (Ar, cr) = self.net.unflatten(wr)
+        (W0, b0), (A0, c0) = self.wide.unflatten(self.original)
+        (_, _), (Ar0, cr0) = self.net.unflatten(self.point)
+        W, A = W0.copy(), A0.copy()
+        b = None if b0 is None else b0.copy()
+        c = None if c0 is None else c0.copy()
+        for g, members in enumerate(self.groups):
+            if not members:  # the placeholder neuron of a constant function
+                continue
+            for j in members:
+                W[j] = self.sign[j] * Wr[g]
+                if b is not None:
+                    b[j] = self.sign[j] * br[g]
+            delta = Ar[:, g] - Ar0[:, g]
+            for j, share in zip(members, self._weights[g], strict=True):
+                A[:, j] = A0[:, j] + share * delta
+        for j in range(A.shape[1]):
+            if self.kind[j] == "dead":
+                A[:, j] = 0.0
+        slope = _FLIP.get(self.wide.activation, (1.0, 0.0))[0]
+        for members in self._cancelled:  # make each cancelled group sum to exactly zero
+            total = sum((A[:, j] if self.sign[j] > 0 else slope * A[:, j]) for j in members)
+            up = [j for j in members if self.sign[j] > 0]
+            for j in up:
+                A[:, j] -= total / len(up)
+        if c is not None:
+            c = cr - self._absorbed
+        return self.wide.flatten([(W, b), (A, c)])
+
+
+def _merge_weights(contrib: np.ndarray) -> np.ndarray:
+    """Weights (k,) summing to 1 for merging k incoming vectors to first order.
+
+    ``contrib`` (k, n_out): each copy's coefficient on the shared activation.
+    ``sum_j contrib_j act((u + d_j) x)`` equals ``(sum contrib) act(u x)`` to first
+    order when ``sum_j contrib_j d_j = 0``; with several outputs the weights are
+    the projections on the summed coefficient. Equal weights when the sum vanishes.
+    """
+    total = contrib.sum(axis=0)
+    nt = float(total @ total)
+    if nt > 0 and nt >= 0.25 * float((np.abs(contrib).sum(axis=0) ** 2).sum()):
+        return contrib @ total / nt
+    return np.full(contrib.shape[0], 1.0 / contrib.shape[0])
+
+
+def merge_heights(net: MLP, point) -> np.ndarray:
+    """The tolerances at which :func:`reduce` can merge or drop another neuron, ascending.
+
+    For one-hidden-layer networks: the relative distances ``|u_i - s u_j| /
+    max(1, |u_i|)`` between incoming vectors (``s`` = +-1 for tanh and sigmoid)
+    and the relative sizes ``max |a_.j| / max(1, max |a|)`` of outgoing columns,
+    each nudged up by one part in 10^9 so that ``reduce(net, point, tol=h)``
+    includes it. Used to propose reductions of a point whose copies agree only
+    approximately (:func:`fastland.critical.classify` verifies them).
+
+    Parameters
+    ----------
+    net : MLP
+    point : array_like, shape (p,)
+
+    Returns
+    -------
+    ndarray
+    """
+    net = _one_hidden(net, "net")
+    w = check_params("point", point, net.n_params)
+    (W, b), (A, _) = net.unflatten(w)
+    V = W if b is None else np.column_stack([W, b])
+    norms = np.maximum(1.0, np.linalg.norm(V, axis=1))
+    d = np.linalg.norm(V[:, None, :] - V[None, :, :], axis=2) / norms[:, None]
+    if net.activation in _FLIP:
+        d = np.minimum(d, np.linalg.norm(V[:, None, :] + V[None, :, :], axis=2) / norms[:, None])
+    iu = np.triu_indices(V.shape[0], 1)
+    dead = np.abs(A).max(axis=0) / max(1.0, float(np.abs(A).max(initial=0.0)))
+    h = np.concatenate([d[iu], d.T[iu], dead])
+    return np.unique(h[np.isfinite(h)]) * (1.0 + 1e-9)
+
+
+def reduce(land_or_net, point, tol: float | None = None) -> Reduction:
+    """The narrowest network realising the same function: merge copies, drop dead neurons.
+
+    Seed 004's saddle *level* is how many neurons a critical point has "lost":
+    a width-m point built from a width-r critical point by duplicating neurons
+    (splitting outgoing weights) and adding neurons with zero outgoing weights
+    is a level ``m - r`` point. This function undoes those constructions:
+
+    1. drop neurons whose outgoing weights are zero ("dead") or that compute
+       zero (zero incoming weights and ``act(b) = 0``);
+    2. absorb constant neurons (zero incoming weights) into the next layer's
+       bias, when it has one;
+    3. group neurons whose incoming vectors (weights and bias) coincide, for
+       tanh and sigmoid also up to sign (``tanh(-z) = -tanh(z)``,
+       ``sigmoid(-z) = 1 - sigmoid(z)``); each group becomes one neuron whose
+       outgoing weights are the sum of its copies' (a flipped copy counts with
+       ``-a``; a flipped sigmoid copy also leaves the constant ``a``, which the
+       next layer's bias absorbs or other flipped copies must cancel --
+       otherwise flips are not used) and whose incoming vector is the copies'
+       mean weighted by their outgoing weights (which makes the function
+       change second order in the copies' spread);
+    4. drop groups whose outgoing weights sum to zero ("cancelled").
+
+    Parameters
+    ----------
+    land_or_net : Landscape or MLP
+        One hidden layer. With a Landscape the function change is measured
+        on its data.
+    point : array_like, shape (p,)
+    tol : float, optional
+        Relative tolerance: incoming vectors ``u, v`` coincide when ``|u - s v|
+        <= tol * max(1, |u|)`` (Euclidean, ``s`` = +-1), an outgoing column or
+        a group sum is zero when its largest entry is at most ``tol * max(1,
+        max |a|)``. Default ``sqrt(eps)``, which recognises exact
+        constructions (and is not inflated by one huge weight); :func:`fastland.critical.classify` passes a
+        tolerance derived from its error estimate.
+
+    Returns
+    -------
+    Reduction
+        ``.net``, ``.point``, ``.level``, and ``.expand`` for the map back.
+
+    Notes
+    -----
+    With weight decay the loss of the narrow point differs (the function is
+    the same, the weights are not). Grouping is greedy: each neuron joins the
+    first group whose first member it matches.
+
+    Examples
+    --------
+    >>> import fastland as fl
+    >>> from fastland.symmetry import reduce, split_neuron
+    >>> ts = fl.datasets.teacher_student(step=1.0)
+    >>> wide, w5 = split_neuron(ts.teacher, ts.teacher_params, 2, (0.3, 0.7))
+    >>> r = reduce(wide, w5)
+    >>> r.width, r.level, r.assign.tolist()
+    (4, 1, [0, 1, 2, 2, 3])
+    """
+    from .landscape import Landscape
+
+    land = land_or_net if isinstance(land_or_net, Landscape) else None
+    net = land.net if land is not None else land_or_net
+    net = _one_hidden(net, "land_or_net")
+    w = check_params("point", getattr(point, "points", point), net.n_params)
+    if w.ndim != 1:
+        raise ValueError(f"point: expected one parameter vector ({net.n_params},), got shape {w.shape}")
+    w = np.asarray(w, dtype=float)
+    if tol is None:
+        tol = float(np.sqrt(np.finfo(float).eps))
+    else:
+        tol = check_positive("tol", tol, allow_zero=True)
+    act = net.activation
+    (W, b), (A, c) = net.unflatten(w)
+    m, n_out = W.shape[0], A.shape[0]
+    V = W if b is None else np.column_stack([W, b])
+    out_tol = tol * max(1.0, float(np.abs(A).max(initial=0.0)))
+    kind = ["kept"] * m
+    sign = np.ones(m)
+    absorbed = np.zeros(n_out)
+    spread = 0.0
+    live = []
+    for j in range(m):
+        if np.abs(A[:, j]).max(initial=0.0) <= out_tol:
+            kind[j] = "dead"
+            spread = max(spread, float(np.abs(A[:, j]).max(initial=0.0)))
+            continue
+        if np.linalg.norm(W[j]) <= tol:
+            val = float(_act_value(act, np.array(0.0 if b is None else b[j])))
+            if np.abs(A[:, j] * val).max() <= out_tol:
+                kind[j] = "dead"
+                spread = max(spread, float(np.abs(A[:, j] * val).max()))
+                continue
+            if c is not None:
+                kind[j] = "constant"
+                absorbed += A[:, j] * val
+                continue
+        live.append(j)
+
+    def grouping(signs):
+        rows = V[live].copy()
+        const = [i for i, j in enumerate(live) if np.linalg.norm(W[j]) <= tol]
+        rows[const] = 0.0
+        gs = _groups(rows, tol, signs, None) if rows.size else []
+        if const:
+            gs.append([(i, 1.0) for i in const])
+        out = []
+        flip_const = np.zeros(n_out)
+        for g in gs:
+            members = [(live[i], f) for i, f in g]
+            slope, off = _FLIP.get(act, (1.0, 0.0))
+            contrib = np.array([A[:, j] if f > 0 else slope * A[:, j] for j, f in members])
+            for j, f in members:
+                if f < 0:
+                    flip_const += off * A[:, j]
+            out.append((members, contrib))
+        return out, flip_const
+
+    flips = (1.0, -1.0) if act in _FLIP and len(live) > 1 else (1.0,)
+    groups, flip_const = grouping(flips)
+    if c is None and np.abs(flip_const).max(initial=0.0) > out_tol and len(flips) > 1:
+        # sigmoid flips leave constants that nothing absorbs: merge without flips
+        groups, flip_const = grouping((1.0,))
+    if c is not None:
+        absorbed += flip_const
+    kept_rows, kept_out, members_of, weights, cancelled = [], [], [], [], []
+    for members, contrib in sorted(groups, key=lambda g: min(j for j, _ in g[0])):
+        total = contrib.sum(axis=0)
+        aligned = np.array([f * V[j] for j, f in members])
+        if np.abs(total).max() <= out_tol:
+            for j, f in members:
+                kind[j], sign[j] = "cancelled", f
+            cancelled.append([j for j, _ in members])
+            spread = max(spread, float(np.abs(total).max()))
+            continue
+        mw = _merge_weights(contrib)
+        u = mw @ aligned
+        if np.linalg.norm(W[members[0][0]]) <= tol:
+            u = np.zeros_like(u)
+        spread = max(spread, float(np.linalg.norm(aligned - u, axis=1).max()))
+        for j, f in members:
+            sign[j] = f
+            if len(members) > 1:
+                kind[j] = "merged"
+        # a change of the outgoing weights goes to the unflipped copies, in their proportions
+        up = np.array([f > 0 for _, f in members])
+        share = np.zeros(len(members))
+        share[up] = _merge_weights(contrib[up])
+        kept_rows.append(u)
+        kept_out.append(total)
+        members_of.append([j for j, _ in members])
+        weights.append(share)
+    r = len(kept_rows)
+    n_v = V.shape[1]
+    if r == 0:  # a constant function: keep one zero neuron
+        kept_rows, kept_out, members_of, weights = [np.zeros(n_v)], [np.zeros(n_out)], [[]], [np.zeros(0)]
+    Vr = np.array(kept_rows)
+    Ar = np.array(kept_out).T
+    narrow = _widened(net, 0, len(kept_rows))
+    cr = None if c is None else c + absorbed
+    point_r = narrow.flatten([(Vr[:, : net.n_in], None if b is None else Vr[:, -1]), (Ar, cr)])
+    assign = np.full(m, -1)
+    for g, members in enumerate(members_of):
+        assign[members] = g
+    change = None
+    if land is not None:
+        X = np.asarray(land.data.X, dtype=float)
+        change = float(np.abs(narrow.predict(point_r, X) - net.predict(w, X)).max(initial=0.0))
+    return Reduction(
+        net=narrow,
+        point=point_r,
+        width=len(kept_rows),
+        level=m - len(kept_rows),
+        assign=assign,
+        sign=sign,
+        kind=tuple(kind),
+        groups=members_of,
+        spread=spread,
+        function_change=change,
+        tol=tol,
+        original=w.copy(),
+        wide=net,
+        _weights=weights,
+        _absorbed=absorbed,
+        _cancelled=cancelled,
+    )
 
 
 # ------------------------------------------------------------------ teacher matching
@@ -519,8 +885,15 @@ def _default_net(p: int, name: str) -> MLP:
     return MLP(2, [p // 3], 1, activation="sigmoid", loss="mse", bias=False)
 
 
-def match_teacher(student, teacher, *, net: MLP | None = None, teacher_net: MLP | None = None,
-                  tol: float = 1e-6) -> TeacherMatch:
+def match_teacher(
+    student,
+    teacher,
+    *,
+    net: MLP | None = None,
+    teacher_net: MLP | None = None,
+    tol: float = 1e-6,
+    merge_tol: float | None = None,
+) -> TeacherMatch:
     """Decide whether a student network realises a teacher network exactly.
 
     The student realises the teacher when every student neuron is
@@ -539,6 +912,15 @@ def match_teacher(student, teacher, *, net: MLP | None = None, teacher_net: MLP 
     teacher's neurons compute linearly independent functions (distinct, not
     sign-flipped copies of each other, non-zero), as for seed 004's teacher.
 
+    The student is first reduced (:func:`reduce` at ``merge_tol``): copies are
+    merged into one neuron (incoming vectors averaged with their outgoing
+    weights as weights, outgoing weights summed), dead and cancelling neurons
+    dropped; the reduced neurons are then compared with the teacher's at
+    ``tol``. Copies that agree with each other only to ``merge_tol`` (as on the
+    way to a split manifold, where the loss is quartic in their spread) are
+    thereby matched through their weighted mean, which is much closer to the
+    teacher neuron than each copy.
+
     Parameters
     ----------
     student : array_like, shape (p,)
@@ -554,6 +936,9 @@ def match_teacher(student, teacher, *, net: MLP | None = None, teacher_net: MLP 
         ``tol * max(1, max |teacher parameter|)``. Students trained by
         first-order methods match only to the accuracy they were trained to;
         the result's ``deviation`` says how close they came.
+    merge_tol : float, optional
+        Relative tolerance for merging student neurons (:func:`reduce`, in
+        units of ``max(1, max |teacher parameter|)``); default ``tol``.
 
     Returns
     -------
@@ -583,31 +968,37 @@ def match_teacher(student, teacher, *, net: MLP | None = None, teacher_net: MLP 
     for attr in ("n_in", "n_out", "activation", "bias"):
         if getattr(snet, attr) != getattr(tnet, attr):
             raise ValueError(
-                f"teacher_net: expected the student's {attr} {getattr(snet, attr)!r}, "
-                f"got {getattr(tnet, attr)!r}"
+                f"teacher_net: expected the student's {attr} {getattr(snet, attr)!r}, got {getattr(tnet, attr)!r}"
             )
     tol = check_positive("tol", tol)
+    merge_tol = tol if merge_tol is None else check_positive("merge_tol", merge_tol)
     act = snet.activation
     atol = tol * max(1.0, float(np.abs(t).max(initial=0.0)))
+    m_full = snet.hidden[0]
+    # merge split copies, drop dead and cancelling neurons (the map back gives per-neuron answers)
+    red = reduce(snet, s, tol=merge_tol * max(1.0, float(np.abs(t).max(initial=0.0))))
 
     def parts(netw, w):
         (W, b), (A, c) = netw.unflatten(w)
         V = W if b is None else np.column_stack([W, b])
         return W, V, A, (np.zeros(netw.n_out) if c is None else c)
 
-    Ws, Vs, As, cs = parts(snet, s)
+    Ws, Vs, As, cs = parts(red.net, red.point)
     Wt, Vt, At, ct = parts(tnet, t)
     m, r = Vs.shape[0], Vt.shape[0]
     slope_offset = _FLIP.get(act)
-    teacher_of = np.full(m, -1)
-    sign = np.ones(m)
-    kind = ["extra"] * m
-    deviation = 0.0
+    teacher_r = np.full(m, -1)
+    sign_r = np.ones(m)
+    kind_r = ["extra"] * m
+    deviation = float(red.spread)
     offset = cs - ct
     outgoing = np.zeros((r, snet.n_out))
     for j in range(m):
+        if not red.groups[j]:  # the placeholder of a constant function
+            kind_r[j] = "constant"
+            continue
         if np.abs(Ws[j]).max(initial=0.0) <= atol:
-            kind[j] = "constant"
+            kind_r[j] = "constant"
             deviation = max(deviation, float(np.abs(Ws[j]).max(initial=0.0)))
             bj = Vs[j, -1] if snet.bias else 0.0
             offset = offset + As[:, j] * _act_value(act, np.array(bj))
@@ -619,8 +1010,8 @@ def match_teacher(student, teacher, *, net: MLP | None = None, teacher_net: MLP 
             if d_minus.min() < dist:
                 best, dist, sgn = int(np.argmin(d_minus)), float(d_minus.min()), -1.0
         if dist <= atol:
-            teacher_of[j], sign[j] = best, sgn
-            kind[j] = "teacher" if sgn > 0 else "flipped"
+            teacher_r[j], sign_r[j] = best, sgn
+            kind_r[j] = "teacher" if sgn > 0 else "flipped"
             deviation = max(deviation, dist)
             if sgn > 0:
                 outgoing[best] += As[:, j]
@@ -629,42 +1020,43 @@ def match_teacher(student, teacher, *, net: MLP | None = None, teacher_net: MLP 
                 outgoing[best] += slope * As[:, j]
                 offset = offset + off * As[:, j]
 
-    groups: list[list[int]] = []
+    # per original neuron
+    teacher_of = np.full(m_full, -1)
+    sign = red.sign.copy()
+    kind = ["extra"] * m_full
+    for j in range(m_full):
+        g = red.assign[j]
+        if red.kind[j] == "constant":
+            kind[j] = "constant"
+        elif g >= 0:
+            teacher_of[j] = teacher_r[g]
+            sign[j] = red.sign[j] * sign_r[g]
+            if kind_r[g] == "constant":
+                kind[j] = "constant"
+            elif teacher_r[g] >= 0:
+                kind[j] = "teacher" if sign[j] > 0 else "flipped"
+    groups: list[list[int]] = [list(g) for g in red._cancelled]
+    groups += [[j] for j in range(m_full) if red.kind[j] == "dead"]
 
     def fail(reason: str) -> TeacherMatch:
-        return TeacherMatch(
-            False, reason, teacher_of, sign, tuple(kind), outgoing, offset, deviation, atol, groups
-        )
+        return TeacherMatch(False, reason, teacher_of, sign, tuple(kind), outgoing, offset, deviation, atol, groups)
 
-    # extra neurons: group equal incoming vectors (up to sign where a flip exists)
-    extra = [j for j in range(m) if kind[j] == "extra"]
-    if extra:
-        signs = (1.0, -1.0) if slope_offset is not None else (1.0,)
-        for g in _groups(Vs[extra], atol, signs, None):
-            members = [(extra[i], f) for i, f in g]
-            total = np.zeros(snet.n_out)
-            for j, f in members:
-                if f > 0:
-                    total += As[:, j]
-                else:
-                    slope, off = slope_offset
-                    total += slope * As[:, j]
-                    offset = offset + off * As[:, j]
-                    sign[j] = -1.0
-            groups.append([j for j, _ in members])
-            dev = float(np.abs(total).max())
-            deviation = max(deviation, dev)
-            if dev > atol:
-                ids = [j for j, _ in members]
-                return fail(
-                    f"extra neurons {ids} (no teacher neuron has their incoming weights) have "
-                    f"outgoing weights summing to {total.tolist()}, not 0"
-                )
+    for j in range(m):
+        if kind_r[j] != "extra":
+            continue
+        ids = sorted(red.groups[j])
+        groups.append(ids)
+        dev = float(np.abs(As[:, j]).max())
+        deviation = max(deviation, dev)
+        return fail(
+            f"extra neurons {ids} (no teacher neuron has their incoming weights) have "
+            f"outgoing weights summing to {As[:, j].tolist()}, not 0"
+        )
     diff = np.abs(outgoing - At.T).max(axis=1)
     deviation = max(deviation, float(diff.max(initial=0.0)))
     for i in range(r):
         if diff[i] > atol:
-            copies = [j for j in range(m) if teacher_of[j] == i]
+            copies = [j for j in range(m_full) if teacher_of[j] == i]
             return fail(
                 f"teacher neuron {i}: the student neurons copying it {copies} have outgoing "
                 f"weights summing to {outgoing[i].tolist()}, expected {At[:, i].tolist()}"
@@ -674,7 +1066,6 @@ def match_teacher(student, teacher, *, net: MLP | None = None, teacher_net: MLP 
     if dev > atol:
         what = "the output biases" if snet.bias else "0"
         return fail(
-            f"constant offsets of flipped or constant neurons sum to {offset.tolist()}, "
-            f"they must cancel against {what}"
+            f"constant offsets of flipped or constant neurons sum to {offset.tolist()}, they must cancel against {what}"
         )
     return TeacherMatch(True, "", teacher_of, sign, tuple(kind), outgoing, offset, deviation, atol, groups)

@@ -76,19 +76,18 @@ def test_teacher_is_a_global_minimum(ts, lands):
     assert critical.classify(lands[4], ts.teacher_params).label == "global_min"
 
 
-@pytest.mark.parametrize(
-    "neuron, ratios", [(0, (0.5, 0.5)), (1, (0.3, 0.7)), (3, (1.5, -0.5)), (2, (0.2, 0.3, 0.5))]
-)
+@pytest.mark.parametrize("neuron, ratios", [(0, (0.5, 0.5)), (1, (0.3, 0.7)), (3, (1.5, -0.5)), (2, (0.2, 0.3, 0.5))])
 def test_split_teacher_is_a_global_minimum_with_the_expected_zero_eigenvalues(ts, lands, neuron, ratios):
     wide, w = sym.split_neuron(ts.teacher, ts.teacher_params, neuron, ratios)
     k = len(ratios)
     land = lands.get(wide.hidden[0]) or fl.Landscape(wide, ts.data)
     c = critical.classify(land, w, global_loss=0.0, return_vectors=True)
     assert c.label == "global_min" and c.margin > 10
-    # flat by symmetry: the outgoing weights can move among the copies (k - 1)
-    assert c.expected_null == k - 1
-    # at zero loss H is the Gauss-Newton matrix; its null space is the Jacobian's:
-    # (k - 1) outgoing directions and (k - 1) * n_in incoming ones
+    assert c.level == k - 1 and not c.reduced
+    # flat by symmetry: the outgoing weights can move among the copies (k - 1); at zero
+    # loss H is the Gauss-Newton matrix, whose null space is the Jacobian's: also
+    # (k - 1) * n_in incoming directions
+    assert c.expected_null == (k - 1) * (2 + 1)
     assert c.n_zero == (k - 1) * (2 + 1)
     assert c.scaled_eigenvalues[c.n_zero] > 1e3 * c.eig_tol  # the rest is clearly positive
     null = c.eigenvectors[:, : c.n_zero]
@@ -120,7 +119,7 @@ def test_split_of_a_narrower_minimum_is_a_symmetry_induced_saddle(ts, lands, wid
         assert_allclose(v @ lands[2].hessian(w2) @ v, q, rtol=1e-8)
         # S is indefinite here, so every split (alpha not in {0, 1}) is a strict saddle
         assert ev[0] < 0 < ev[1]
-        assert c.label == "strict_saddle"
+        assert c.label == "strict_saddle" and c.level == 1  # a first-level saddle
         assert c.eigenvalues[0] <= q * (1 - 1e-9)
         assert -c.scaled_eigenvalues[0] > 1e6 * c.eig_tol
         assert c.margin > 2  # the gradient's: the parent was polished to ~1e-15
@@ -450,3 +449,86 @@ def test_certify_rejects_unsupported_networks():
         land = fl.Landscape(net, data)
         with pytest.raises(ValueError, match="land"):
             critical.certify(land, net.init(seed=0))
+
+
+# ----------------------------------------------------- near split manifolds, levels
+def _near_split(ts, deltas, seed=0):
+    """Teacher neuron 2 split (0.3, 0.7), the copies moved apart by delta along a random
+    direction, weighted so that the function changes only at second order."""
+    wide, w = sym.split_neuron(ts.teacher, ts.teacher_params, 2, (0.3, 0.7))
+    rng = np.random.default_rng(seed)
+    P = []
+    for d in deltas:
+        u = rng.standard_normal(2)
+        v = w.copy()
+        v[4:6] += d * 0.7 * u
+        v[6:8] -= d * 0.3 * u
+        P.append(v)
+    return wide, np.array(P)
+
+
+def test_global_minimum_near_a_split_manifold_is_recognised(ts, lands):
+    # descent from copies 1e-2 .. 1e-4 apart stops where the gradient reaches its rounding
+    # floor with the copies still ~1e-6 apart (the loss is quartic in their spread) and a
+    # loss of ~1e-28: not zero to rounding, and three eigenvalues are ~0 where the
+    # symmetry tolerance sees no split neuron
+    wide, P = _near_split(ts, [1e-2, 1e-3, 1e-4])
+    r = critical.refine(lands[5], P, "descent", max_iter=300)
+    assert r.converged.all()
+    W = r.points[:, :10].reshape(-1, 5, 2)
+    spread = np.abs(W[:, 2] - W[:, 3]).max(axis=1)
+    assert (spread > 1e-8).all()
+    plain = critical.classify(lands[5], r.points, global_loss=0.0, reduce=False)
+    assert (plain.loss > plain.loss_tol).all() and (plain.label == "degenerate").all()
+    c = critical.classify(lands[5], r.points, global_loss=0.0)
+    assert (c.label == "global_min").all() and c.reduced.all() and (c.margin > 1).all()
+    # the level and the null count of the split teacher: 1 + 2 Gauss-Newton directions
+    assert (c.level == 1).all() and (c.expected_null == 3).all() and (c.n_zero == 3).all()
+    assert (c.distance < 10 * spread).all()
+    # independently: the reduced point realises the teacher (its weights, loss 0)
+    for w in r.points:
+        red = sym.reduce(lands[5], w, tol=1e-4)
+        assert red.width == 4
+        assert sym.match_teacher(red.point, ts.teacher_params, tol=1e-8)
+        assert lands[4].loss(red.point) < 1e-20
+
+
+def test_descent_with_reduction_reaches_the_manifold(ts, lands):
+    # from copies 1e-2 apart, 5 descent steps do not converge; reduction jumps to the
+    # exactly split teacher
+    _, P = _near_split(ts, [1e-2, 3e-3], seed=1)
+    plain = critical.refine(lands[5], P, "descent", max_iter=5)
+    assert not plain.converged.any()
+    r = critical.refine(lands[5], P, "descent", max_iter=5, reduce=True)
+    assert r.converged.all() and (r.status == "reduced").all()
+    assert (r.loss <= plain.loss).all() and (r.loss < 1e-29).all()
+    W = r.points[:, :10].reshape(-1, 5, 2)
+    assert_allclose(W[:, 2], W[:, 3], rtol=0, atol=1e-15)
+    c = critical.classify(lands[5], r.points, global_loss=0.0)
+    assert (c.label == "global_min").all() and not c.reduced.any() and (c.level == 1).all()
+    with pytest.raises(ValueError, match="reduce"):
+        critical.refine(lands[5], P, "descent", reduce="yes")
+
+
+@pytest.mark.parametrize("c", [1e-4, 1.0, 1e4])
+def test_newton_finds_a_split_saddle_at_every_scale(ts, width1_min, c):
+    # targets times c: the split of the width-1 minimum is a first-level strict saddle at
+    # every scale; Newton (a root finder, unlike "descent") converges back to it
+    data = fl.Dataset(ts.data.X, c * ts.data.y)
+    land = fl.Landscape(ts.student(2), data)
+    _, saddle = sym.split_neuron(ts.student(1), width1_min * [1, 1, c], 0, (0.3, 0.7))
+    d = np.random.default_rng(2).standard_normal((3, 6))
+    start = saddle + 1e-5 * d * np.r_[1, 1, 1, 1, c, c]
+    r = critical.refine(land, start, "newton")
+    assert r.converged.all()
+    k = critical.classify(land, r.points, global_loss=0.0)
+    assert (k.label == "strict_saddle").all() and (k.level == 1).all() and (k.margin > 2).all()
+    assert_allclose(r.loss, c**2 * fl.Landscape(ts.student(1), ts.data).loss(width1_min), rtol=1e-9)
+    down = critical.refine(land, start, "descent")
+    assert (critical.classify(land, down.points, global_loss=0.0).label != "strict_saddle").all()
+    assert (down.loss < r.loss).all()
+
+
+def test_levels_are_minus_one_for_points_that_are_not_critical(ts, lands):
+    c = critical.classify(lands[4], np.stack([ts.teacher_params, ts.teacher_params + 1e-3]))
+    assert c.level.tolist() == [0, -1] and c.label[1] == "not_critical"

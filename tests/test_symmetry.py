@@ -48,16 +48,12 @@ def _compositions(m: int, r: int):
 
 @pytest.mark.parametrize("r, m", [(r, m) for m in range(0, 7) for r in range(0, 6)])
 def test_G_brute_force(r, m):
-    surjections = sum(
-        1 for f in itertools.product(range(r), repeat=m) if len(set(f)) == r
-    ) if r > 0 else int(m == 0)
+    surjections = sum(1 for f in itertools.product(range(r), repeat=m) if len(set(f)) == r) if r > 0 else int(m == 0)
     assert sym.G(r, m) == surjections
     assert sym.G(r, m) == math.factorial(r) * _stirling2(m, r)
     # the seed's formula, term by term
     if r >= 1:
-        seed = sum(
-            math.factorial(m) // math.prod(math.factorial(k) for k in ks) for ks in _compositions(m, r)
-        )
+        seed = sum(math.factorial(m) // math.prod(math.factorial(k) for k in ks) for ks in _compositions(m, r))
         assert sym.G(r, m) == seed
 
 
@@ -348,3 +344,131 @@ def test_match_teacher_with_explicit_nets_and_biases():
         sym.match_teacher(np.zeros(7), np.zeros(12))
     with pytest.raises(ValueError, match="tol"):
         sym.match_teacher(wt, wt, net=teacher, teacher_net=teacher, tol=0.0)
+
+
+# ------------------------------------------------------------------------- reduce()
+def _build(net_r, w_r, rng, extra_splits, dead):
+    """Widen a width-r point: split random neurons (random ratios summing to 1, any sign),
+    add ``dead`` neurons with random incoming and zero outgoing weights, permute."""
+    net, w = net_r, w_r
+    for _ in range(extra_splits):
+        k = int(rng.integers(2, 4))
+        ratios = rng.uniform(-0.5, 1.5, size=k)
+        ratios[-1] = 1.0 - ratios[:-1].sum()
+        net, w = sym.split_neuron(net, w, int(rng.integers(net.hidden[0])), ratios)
+    for _ in range(dead):  # a copy of neuron 0 with its outgoing weights zeroed and its incoming moved
+        net, w = sym.split_neuron(net, w, 0, (1.0, 0.0))
+        (W, b), (A, c) = net.unflatten(w)
+        W[1] = rng.normal(size=W.shape[1]) * 2
+        if b is not None:
+            b[1] = rng.normal()
+        w = net.flatten([(W, b), (A, c)])
+    perm = rng.permutation(net.hidden[0])
+    return net, sym.permute_neurons(net, w, perm)
+
+
+def _distinct(net_r, rng):
+    """A width-r point with well separated, non-zero neurons and outgoing weights."""
+    w = net_r.init(method="normal", seed=int(rng.integers(1 << 30)))
+    (W, b), (A, c) = net_r.unflatten(w)
+    A[np.abs(A) < 0.3] += 0.5
+    return net_r.flatten([(W, b), (A, c)])
+
+
+@pytest.mark.parametrize("r", [1, 2, 3, 4])
+@pytest.mark.parametrize("act, bias, n_out", [("sigmoid", False, 1), ("tanh", True, 2), ("softplus", True, 1)])
+@pytest.mark.parametrize("splits, dead", [(1, 0), (0, 1), (2, 1), (1, 2)])
+def test_reduce_recovers_the_narrow_network(r, act, bias, n_out, splits, dead):
+    rng = np.random.default_rng([r, splits, dead, n_out])
+    net_r = fl.MLP(2, [r], n_out, activation=act, loss="mse", bias=bias)
+    w_r = _distinct(net_r, rng)
+    wide, w = _build(net_r, w_r, rng, splits, dead)
+    X = rng.normal(size=(50, 2)) * 3
+    data = fl.Dataset(X, np.zeros((50, n_out)) if n_out > 1 else np.zeros(50))
+    land = fl.Landscape(wide, data)
+    red = sym.reduce(land, w)
+    assert red.width == r and red.level == wide.hidden[0] - r
+    assert red.net.hidden == (r,) and red.net.activation == act and red.net.bias == bias
+    # the same function on the data, to rounding (NumPy forward of both networks)
+    f = wide.predict(w, X)
+    scale = np.abs(f).max() + 1
+    assert_allclose(red.net.predict(red.point, X), f, rtol=0, atol=1e-13 * scale)
+    assert red.function_change <= 1e-13 * scale
+    # the narrow point is the original width-r point up to a permutation
+    (Wr, br), (Ar, cr) = net_r.unflatten(w_r)
+    (Wn, bn), (An, cn) = red.net.unflatten(red.point)
+    order = [int(np.argmin(np.abs(Wr - Wn[g]).sum(axis=1))) for g in range(r)]
+    assert sorted(order) == list(range(r))
+    assert_allclose(Wn, Wr[order], atol=1e-13)
+    assert_allclose(An, Ar[:, order], atol=1e-13)
+    # the map back: dead neurons dropped, every other neuron mapped to its narrow neuron
+    assert np.count_nonzero(red.assign < 0) == dead
+    assert set(red.kind) <= {"kept", "merged", "dead"}
+    assert red.kind.count("dead") == dead
+    back = red.expand(red.point)
+    assert_allclose(back, w, atol=1e-13)
+    moved = red.point + 0.1 * rng.normal(size=red.point.size)
+    assert_allclose(wide.predict(red.expand(moved), X), red.net.predict(moved, X), atol=1e-12)
+
+
+def test_reduce_levels_flips_and_cancellations(ts, lands):
+    t = ts.teacher_params
+    assert sym.reduce(ts.teacher, t).level == 0  # the teacher is not reducible
+    # two flipped sigmoid copies whose constants cancel merge with their teacher neurons
+    (W, _), (a, _) = ts.teacher.unflatten(t)
+    W6 = np.vstack([W, -W[1], -W[3]])
+    a6 = np.append(a[0], [0.5, -0.5])
+    a6[1], a6[3] = -0.5, -1.5
+    net6, w6 = _ts_student(W6, a6)
+    red = sym.reduce(lands[6], w6)
+    assert red.width == 4 and red.level == 2 and red.sign.tolist() == [1, 1, 1, 1, -1, -1]
+    assert_allclose(red.point, t, atol=1e-15)
+    assert red.function_change < 1e-14
+    # one flipped copy alone leaves a constant nothing absorbs: not merged
+    W5, a5 = W6[:5], a6[:5].copy()
+    a5[3] = -1.0
+    net5, w5 = _ts_student(W5, a5)
+    assert sym.reduce(net5, w5).width == 5
+    # extra neurons whose outgoing weights cancel are dropped
+    W6 = np.vstack([W, [0.3, -0.9], [0.3, -0.9]])
+    _, w6 = _ts_student(W6, np.append(a[0], [0.7, -0.7]))
+    red = sym.reduce(lands[6], w6)
+    assert red.level == 2 and red.kind[4:] == ("cancelled", "cancelled")
+    assert_allclose(red.point, t, atol=1e-15)
+    # tanh flips need no cancellation
+    net = fl.MLP(2, [2], 1, activation="tanh", loss="mse", bias=False)
+    w = net.flatten([(np.array([[1.0, 2.0], [-1.0, -2.0]]), None), (np.array([[0.5, 0.25]]), None)])
+    red = sym.reduce(net, w)
+    assert red.width == 1  # 0.5 tanh(z) + 0.25 tanh(-z) = 0.25 tanh(z)
+    assert_allclose(red.point, [1.0, 2.0, 0.25], atol=1e-15)
+
+
+def test_reduce_near_a_split_manifold_and_tolerances(ts, lands):
+    _, w5 = sym.split_neuron(ts.teacher, ts.teacher_params, 2, (0.3, 0.7))
+    u = np.array([0.6, -0.8])
+    near = w5.copy()
+    near[4:6] += 1e-5 * 0.7 * u  # copies 1e-5 apart, their weighted mean still the teacher's
+    near[6:8] -= 1e-5 * 0.3 * u
+    assert sym.reduce(lands[5], near).level == 0  # the default recognises exact copies only
+    red = sym.reduce(lands[5], near, tol=1e-4)
+    assert red.level == 1 and red.spread == pytest.approx(0.7e-5, rel=1e-6)
+    assert_allclose(red.point, ts.teacher_params, atol=1e-15)
+    # the merge changes the function only at second order in the spread
+    assert 0 < red.function_change < 1e-9
+    # match_teacher merges through reduce: individually the copies are 1e-5 from the teacher
+    assert not sym.match_teacher(near, ts.teacher_params, tol=1e-7, merge_tol=1e-7)
+    m = sym.match_teacher(near, ts.teacher_params, tol=1e-7, merge_tol=1e-4)
+    assert m, m.reason
+    assert m.teacher.tolist() == [0, 1, 2, 2, 3]
+
+
+def test_reduce_rejects_bad_input(ts):
+    with pytest.raises(ValueError, match="land_or_net"):
+        sym.reduce(fl.MLP(2, [2, 2], 1, loss="mse"), np.zeros(15))
+    with pytest.raises(ValueError, match="point"):
+        sym.reduce(ts.teacher, np.zeros(5))
+    with pytest.raises(ValueError, match="tol"):
+        sym.reduce(ts.teacher, ts.teacher_params, tol=-1.0)
+    red = sym.reduce(ts.teacher, ts.teacher_params)
+    with pytest.raises(ValueError, match="point"):
+        red.expand(np.zeros(3))

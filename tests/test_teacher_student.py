@@ -7,17 +7,38 @@ import pytest
 import fastland as fl
 from fastland import cli, critical
 from fastland.experiments import TeacherStudentResult, teacher_student
-from fastland.experiments.teacher_student import OUTCOMES, WidthResult, _descend
+from fastland.experiments.teacher_student import OUTCOMES, WidthResult
 from fastland.symmetry import G, split_neuron
 
 QUIET = {"progress": False, "log": lambda s: None}
 
 PER_RUN = (
-    "trained_loss", "trained_grad_norm", "trained_lambda_min", "trained_label", "train_steps", "train_status",
-    "loss", "grad_norm", "grad_ratio", "refine_status", "refine_iterations", "converged", "label", "margin",
-    "lambda_min", "n_negative", "n_zero", "expected_null", "max_outgoing", "outgoing_growth", "matched",
+    "trained_loss",
+    "trained_grad_norm",
+    "trained_lambda_min",
+    "trained_label",
+    "train_steps",
+    "train_status",
+    "loss",
+    "grad_norm",
+    "grad_ratio",
+    "refine_status",
+    "refine_iterations",
+    "converged",
+    "label",
+    "margin",
+    "lambda_min",
+    "n_negative",
+    "n_zero",
+    "expected_null",
+    "level",
+    "max_outgoing",
+    "outgoing_growth",
+    "matched",
     "near_teacher",
-    "match_kind", "match_deviation", "outcome",
+    "match_kind",
+    "match_deviation",
+    "outcome",
 )
 STRINGS = ("train_status", "refine_status", "trained_label", "label", "match_kind", "outcome")
 
@@ -26,8 +47,9 @@ STRINGS = ("train_status", "refine_status", "trained_label", "label", "match_kin
 def tiny(tmp_path_factory):
     pytest.importorskip("matplotlib")
     out = tmp_path_factory.mktemp("ts")
-    res = teacher_student(widths=(4, 5), runs=8, steps=30, refine_iter=30, eps=(1e-2, 0.3), sweep_tries=2,
-                          out_dir=out, seed=3, **QUIET)
+    res = teacher_student(
+        widths=(4, 5), runs=8, steps=30, refine_iter=30, eps=(1e-2, 0.3), sweep_tries=2, out_dir=out, seed=3, **QUIET
+    )
     return res, out
 
 
@@ -49,6 +71,12 @@ def test_tiny_run_returns_every_documented_field(tiny):
         # counts add up to the runs, per label and per outcome
         assert set(w.counts) == set(critical.LABELS) and sum(w.counts.values()) == 8
         assert set(w.outcome_counts) == set(OUTCOMES) and sum(w.outcome_counts.values()) == 8
+        assert "near_global" not in OUTCOMES
+        # levels: -1 exactly for points that are not critical; the level table adds up
+        assert ((w.level == -1) == (w.label == "not_critical")).all()
+        assert (w.level < w.width).all()
+        for k, per_level in w.level_counts.items():
+            assert sum(per_level.values()) == w.outcome_counts[k]
         assert w.outcome_counts["global_min"] >= int(w.matched.sum())
         assert w.G == {r: G(r, w.width) for r in range(1, 5)}
         assert set(w.seconds) == {"training", "refinement", "classification", "sweep"}
@@ -60,6 +88,7 @@ def test_tiny_run_returns_every_documented_field(tiny):
             assert 0 <= i < 8 and source in ("refined saddle", "refined point, lambda_min < 0", "trained end point")
             assert sweep.loss.shape == (2, 2) and sweep.label.shape == (2, 2)
     assert "global" in res.table() and "G(4,m)" in res.table()
+    assert "G(m-l,m)" in res.level_table() and res.level_table() in str(res)
     assert res.verdict.startswith("Students trained with adam")
     assert "m=5:" in res.verdict and "G(4,5) = 240" in res.verdict
     assert set(res.seconds) >= {"training", "refinement", "classification", "total"}
@@ -68,8 +97,15 @@ def test_tiny_run_returns_every_documented_field(tiny):
 def test_tiny_run_writes_its_files(tiny):
     res, out = tiny
     names = {p.name for p in out.iterdir()}
-    assert {"teacher_student.h5", "summary.json", "class_counts.png", "eigenvalue_vs_loss_m4.png",
-            "neurons_m4.png", "eigenvalue_vs_loss_m5.png", "neurons_m5.png"} <= names
+    assert {
+        "teacher_student.h5",
+        "summary.json",
+        "class_counts.png",
+        "eigenvalue_vs_loss_m4.png",
+        "neurons_m4.png",
+        "eigenvalue_vs_loss_m5.png",
+        "neurons_m5.png",
+    } <= names
     for f in res.files:
         assert (out / f).exists() or __import__("os").path.exists(f)
     with h5py.File(out / "teacher_student.h5", "r") as f:
@@ -86,6 +122,10 @@ def test_tiny_run_writes_its_files(tiny):
                 assert g[name].dtype.kind == "S", name
                 assert [s.decode() for s in g[name][:]] == list(getattr(w, name))
             assert json.loads(g.attrs["outcome_counts"]) == w.outcome_counts
+            np.testing.assert_array_equal(g["level"][:], w.level)
+            assert json.loads(g.attrs["level_counts"]) == {
+                k: {str(a): n for a, n in v.items()} for k, v in w.level_counts.items()
+            }
             assert json.loads(g.attrs["G"])["4"] == G(4, w.width)
             for k in range(len(w.sweeps)):
                 assert g[f"eps_sweep_{k}/label"].dtype.kind == "S"
@@ -99,12 +139,15 @@ def test_the_teacher_ends_as_a_matched_global_minimum(tmp_path):
     t = ts.teacher_params
     _, split = split_neuron(ts.teacher, t, 2, (0.3, 0.7))
     starts = {4: np.stack([t, t]), 5: np.stack([split, split])}
-    res = teacher_student(widths=(4, 5), runs=2, steps=20, refine_iter=20, eps=(), starts=starts,
-                          out_dir=tmp_path, figures=False, **QUIET)
+    res = teacher_student(
+        widths=(4, 5), runs=2, steps=20, refine_iter=20, eps=(), starts=starts, out_dir=tmp_path, figures=False, **QUIET
+    )
     for w in res.widths:
         assert list(w.label) == ["global_min", "global_min"]
         assert w.matched.all() and list(w.outcome) == ["global_min", "global_min"]
         assert w.outcome_counts["global_min"] == 2 and sum(w.outcome_counts.values()) == 2
+    assert res[4].level.tolist() == [0, 0] and res[5].level.tolist() == [1, 1]
+    assert res[5].level_counts["global_min"] == {1: 2}
     assert set(res[4].match_kind) == {"teacher"}
     assert set(res[5].match_kind) == {"teacher+split"}
     np.testing.assert_array_equal(res[5].match_teacher[0], [0, 1, 2, 2, 3])
@@ -114,7 +157,7 @@ def test_descent_reaches_the_rounding_floor_near_the_teacher():
     ts = fl.datasets.teacher_student()
     land = fl.Landscape(ts.teacher, ts.data)
     start = ts.teacher_params + 1e-2 * np.random.default_rng(0).standard_normal((3, 12))
-    r = _descend(land, start, 50)
+    r = critical.refine(land, start, "descent", max_iter=50)
     assert r.converged.all() and (r.loss < 1e-25).all()
     assert critical.classify(land, r.points, global_loss=0.0).counts()["global_min"] == 3
 
@@ -133,8 +176,22 @@ def test_bad_arguments_are_named(tmp_path):
 
 def test_cli_teacher_student(tmp_path, capsys):
     out = tmp_path / "ts"
-    code = cli.main(["teacher-student", "--widths", "4", "--runs", "3", "--steps", "10", "--refine-iter", "10",
-                     "--out", str(out), "--no-figures"])
+    code = cli.main(
+        [
+            "teacher-student",
+            "--widths",
+            "4",
+            "--runs",
+            "3",
+            "--steps",
+            "10",
+            "--refine-iter",
+            "10",
+            "--out",
+            str(out),
+            "--no-figures",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "G(4,m)" in printed and "training" in printed
@@ -145,8 +202,18 @@ def test_cli_teacher_student(tmp_path, capsys):
 
 @pytest.mark.parametrize("method", [None, "newton", "trust-exact"])
 def test_other_refinements(tmp_path, method):
-    res = teacher_student(widths=(4,), runs=2, steps=10, refine=method, refine_iter=20 if method else None,
-                          eps=(0.1,), sweep_tries=1, out_dir=tmp_path, figures=False, **QUIET)
+    res = teacher_student(
+        widths=(4,),
+        runs=2,
+        steps=10,
+        refine=method,
+        refine_iter=20 if method else None,
+        eps=(0.1,),
+        sweep_tries=1,
+        out_dir=tmp_path,
+        figures=False,
+        **QUIET,
+    )
     w = res[4]
     assert sum(w.outcome_counts.values()) == 2
     if method is None:

@@ -26,19 +26,22 @@ Phases
    to valleys and local minima near loss 1e-4.
 2. **Refinement** to a critical point (``refine``):
 
-   - ``"descent"`` (default): a batched second-order minimiser defined here:
-     saddle-free Levenberg-Marquardt steps ``s = -D V (|Lambda| + mu)^-1 V^T D g``
-     on the Jacobi-scaled exact Hessian ``D H D = V Lambda V^T`` (all active
-     points at once: one Hessian kernel call and one stacked ``eigh`` per
-     iteration), ``mu`` adapted by Nielsen's rule from the ratio of actual to
-     predicted decrease. A step is accepted when the loss decreases (or stays
-     within rounding while the gradient shrinks). It stops when the gradient
-     is below :mod:`fastland.critical`'s rounding-floor tolerance (aiming at a
-     tenth of it, like Newton's polish) or after ``refine_iter`` iterations.
-     It continues downhill from where training stopped, which need not be
-     where a longer training would have ended (see above); as a minimiser it
-     leaves any saddle whose escape direction is visible in float64, so
-     strict saddles are found only where descent stalls on one.
+   - ``"descent"`` (default), two stages, both batched over runs:
+     (a) :func:`fastland.critical.refine` "newton" for 30 iterations from the
+     training end points: where it converges, the run ended near that
+     critical point, of whatever kind -- this is how strict saddles are
+     counted (a minimiser would leave them; measured for 100 width-5 end
+     points of the fast phase: Newton converged for 15, 14 of them strict
+     saddles); (b) the other runs: :func:`fastland.critical.refine` "descent"
+     (saddle-free Levenberg-Marquardt on the exact Hessian, ``refine_iter``
+     iterations) with ``reduce=True``, which moves points still descending
+     towards a split-neuron manifold (where the loss is quartic in the
+     copies' spread and second-order steps converge only linearly) onto the
+     exactly symmetric critical point that reduction, a Newton solve in the
+     narrow network and the map back give, when that point is critical and
+     its loss is not higher. The descent continues downhill from where
+     training stopped, which need not be where a longer training would have
+     ended (see above).
    - ``"newton"``: :func:`fastland.critical.refine` with Newton on
      ``grad U = 0``: the nearest critical point of any kind (saddles kept),
      but it converges only from close by (few Adam end points qualify).
@@ -47,7 +50,9 @@ Phases
      another (about a second per point: far slower than ``"descent"``).
    - ``None``: classify the training end points as they are.
 3. **Classification**: :func:`fastland.critical.classify` with
-   ``global_loss=0.0``, on the refined points (``label``, ``margin``) and on
+   ``global_loss=0.0``, on the refined points (``label``, ``margin``, ``level``:
+   :meth:`TeacherStudentResult.level_table` tabulates saddles and minima by
+   level per width next to ``G(m - level, m)``) and on
    the training end points (``trained_label``, ``trained_lambda_min``: the
    seed's chart of the smallest eigenvalue at Adam's end points).
 4. **Teacher matching**: :func:`fastland.symmetry.match_teacher` at relative
@@ -57,29 +62,19 @@ Outcome per run (the counts the seed asks for)
 ----------------------------------------------
 ``outcome`` combines the label and the match:
 
-- ``"global_min"``: the student realises the teacher (matched), or its label
-  is "global_min". Near the zero-loss manifolds of wider students the loss is
-  quartic along split-neuron directions, so a global minimum is often reached
-  only to a loss of 1e-20 with weights accurate to ~1e-5; the Hessian test
-  then says "degenerate" (or, before the gradient reaches the rounding floor,
-  "not_critical"), while the match identifies it.
-- ``"near_global"``: not resolved as above, but the loss is at most
-  ``near_loss`` (default 1e-10: root-mean-square error 1e-5 on the grid)
-  and the label is neither "local_min" nor "strict_saddle". These students
-  are on their way to a symmetry-induced zero-loss manifold: along split
-  neurons the loss is quartic or of higher order in the weights, so at a loss
-  of 1e-15 split copies can still be 1e-2 from the teacher's incoming
-  weights, and second-order refinement converges only linearly there. A loss
-  threshold alone cannot tell a global from a small-loss local minimum (the
-  seed's point), which is why Hessian-confirmed local minima are excluded
-  and :meth:`TeacherStudentResult.table` shows the smallest loss of a local
-  minimum next to the largest "near_global" loss: the gap between them is the
-  evidence. ``near_teacher`` records which of them already have the
-  teacher's structure within ``near_tol``.
+- ``"global_min"``: label "global_min" -- the loss is zero to rounding, or
+  (:func:`fastland.critical.classify`, step 6) the point cannot be told apart
+  in float64 from an exactly symmetric zero-loss point found by reduction --
+  or a critical point that realises the teacher (:func:`fastland.symmetry.match_teacher`,
+  which reduces the student first: copies are merged, dead and cancelling
+  neurons dropped). No loss threshold is used; :meth:`TeacherStudentResult.table`
+  shows the largest loss of a global minimum next to the smallest loss of a
+  local minimum. ``near_teacher`` records runs with the teacher's structure
+  within the looser ``near_tol`` (information only).
 - ``"local_min"``, ``"strict_saddle"``, ``"degenerate"``: the label, for
   other students.
-- ``"not_converged"``: label "not_critical" and no match: refinement ran out
-  of iterations. Two kinds dominate (the verdict counts them, split at a
+- ``"not_converged"``: label "not_critical": refinement ran out of
+  iterations. Two kinds dominate (the verdict counts them, split at a
   loss of 1e-6): runs on valleys to infinity, whose loss levels off near
   1e-4 while the largest outgoing weight keeps growing (``outgoing_growth``,
   the ratio of ``max_outgoing`` after and before refinement, is typically
@@ -102,12 +97,12 @@ Files (in ``out_dir``)
                    fastland_version, settings (JSON) and each plain setting
     /data          X (point, feature), y (point): the grid and the teacher's labels
     /teacher       params (param,), W (neuron, 2), a (neuron,)
-    /width_<m>     one group per width; attrs width, n_params, counts, outcome_counts,
+    /width_<m>     one group per width; attrs width, n_params, counts, outcome_counts, level_counts,
                    G, seconds, cpu_seconds (JSON) and the plain counts
         starts, trained, points            (run, param)
         trained_loss, trained_grad_norm, trained_lambda_min, train_steps   (run,)
         loss, grad_norm, grad_ratio, lambda_min, margin, refine_iterations,
-        converged, n_negative, n_zero, expected_null, max_outgoing,
+        converged, n_negative, n_zero, expected_null, level, max_outgoing,
         outgoing_growth                                                     (run,)
         eigenvalues                         (run, param): refined Hessian spectrum
         matched, near_teacher, match_deviation   (run,)
@@ -135,7 +130,6 @@ import numpy as np
 
 from .. import critical, symmetry
 from .._validate import check_finite_array, check_int, check_positive
-from ..critical import EpsSweep, RefineResult, _grad_ratio, _grad_tol
 from ..data import teacher_student as _teacher_student_data
 from ..landscape import Landscape
 from ..train import OPTIMIZERS, train
@@ -145,9 +139,13 @@ __all__ = ["OUTCOMES", "TeacherStudentResult", "WidthResult", "teacher_student"]
 FORMAT_VERSION = 1
 _FORMAT = "fastland.teacher_student"
 #: the outcomes counted per width (see the module notes)
-OUTCOMES = ("global_min", "near_global", "local_min", "strict_saddle", "degenerate", "not_converged", "diverged")
+OUTCOMES = ("global_min", "local_min", "strict_saddle", "degenerate", "not_converged", "diverged")
+#: outcomes tabulated by level
+_LEVELLED = ("strict_saddle", "local_min", "global_min", "degenerate")
 _REFINE = ("descent", "newton", "trust-exact", "slsqp", "bfgs")
-_DEFAULT_ITER = {"descent": 150, "newton": 100}  # SciPy methods: critical.refine's default (1000)
+_DEFAULT_ITER = {"descent": 150, "newton": 100}
+# SciPy methods: critical.refine's default (1000)
+_SADDLE_ITER = 30  # Newton iterations from the training end points (refine="descent")
 
 
 # ------------------------------------------------------------------------------ results
@@ -183,6 +181,9 @@ class WidthResult:
         Hessian spectrum at the refined points, ascending.
     n_negative, n_zero, expected_null : ndarray of int, shape (R,)
         From the classification.
+    level : ndarray of int, shape (R,)
+        Seed 004's level of the refined point (:func:`fastland.critical.classify`:
+        the width :func:`fastland.symmetry.reduce` removes; -1 when not critical).
     max_outgoing : ndarray, shape (R,)
         Largest ``|a_j|`` of the refined point.
     outgoing_growth : ndarray, shape (R,)
@@ -208,6 +209,9 @@ class WidthResult:
         Runs per classification label (all of :data:`fastland.critical.LABELS`).
     outcome_counts : dict
         Runs per outcome (all of :data:`OUTCOMES`).
+    level_counts : dict
+        ``{outcome: {level: runs}}`` for "strict_saddle", "local_min",
+        "global_min" and "degenerate" (levels that occur).
     G : dict
         ``{r: G(r, m)}`` for r = 1..4: symmetry-induced critical subspaces of
         a width-m student generated from a width-r critical point.
@@ -243,6 +247,7 @@ class WidthResult:
     n_negative: np.ndarray
     n_zero: np.ndarray
     expected_null: np.ndarray
+    level: np.ndarray
     max_outgoing: np.ndarray
     outgoing_growth: np.ndarray
     matched: np.ndarray
@@ -254,6 +259,7 @@ class WidthResult:
     outcome: np.ndarray
     counts: dict
     outcome_counts: dict
+    level_counts: dict
     G: dict
     sweeps: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
@@ -265,9 +271,9 @@ class WidthResult:
         return int(self.starts.shape[0])
 
     def loss_gap(self) -> tuple[float, float]:
-        """(smallest loss of a "local_min", largest loss of a "near_global"); nan when there is none."""
+        """(smallest loss of a "local_min", largest loss of a "global_min"); nan when there is none."""
         lo = self.loss[self.outcome == "local_min"]
-        hi = self.loss[self.outcome == "near_global"]
+        hi = self.loss[self.outcome == "global_min"]
         return (float(lo.min()) if lo.size else float("nan"), float(hi.max()) if hi.size else float("nan"))
 
     def example(self, outcome: str) -> int | None:
@@ -318,9 +324,9 @@ class TeacherStudentResult:
     def table(self) -> str:
         """One row per width: outcome counts, matches, G(r, m) and the training end points' view."""
         head = (
-            f"{'m':>2} {'runs':>5} {'global':>6} {'near gl':>7} {'local':>6} {'saddle':>6} {'degen':>6} "
+            f"{'m':>2} {'runs':>5} {'global':>6} {'local':>6} {'saddle':>6} {'degen':>6} "
             f"{'not conv':>8} "
-            f"{'diverged':>8} {'matched':>7} {'min L local':>11} {'max L near':>10} {'lmin<0 @train':>13} "
+            f"{'diverged':>8} {'matched':>7} {'min L local':>11} {'max L glob':>10} {'lmin<0 @train':>13} "
             f"{'G(4,m)':>7} {'G(3,m)':>7} {'G(2,m)':>7}"
         )
         rows = [head]
@@ -328,12 +334,30 @@ class TeacherStudentResult:
             c = w.outcome_counts
             neg = int(np.count_nonzero(w.trained_lambda_min < 0))
             rows.append(
-                f"{w.width:>2} {w.runs:>5} {c['global_min']:>6} {c['near_global']:>7} {c['local_min']:>6} "
+                f"{w.width:>2} {w.runs:>5} {c['global_min']:>6} {c['local_min']:>6} "
                 f"{c['strict_saddle']:>6} "
                 f"{c['degenerate']:>6} {c['not_converged']:>8} {c['diverged']:>8} {int(w.matched.sum()):>7} "
                 f"{_fmt(w.loss_gap()[0]):>11} {_fmt(w.loss_gap()[1]):>10} "
                 f"{neg:>13} {w.G[4]:>7} {w.G[3]:>7} {w.G[2]:>7}"
             )
+        return "\n".join(rows)
+
+    def level_table(self) -> str:
+        """Saddles and minima by level per width, next to G(m - level, m).
+
+        Level l: the critical point reduces to a width ``m - l`` network
+        (:func:`fastland.symmetry.reduce`); ``G(m - l, m)`` counts the
+        symmetry-induced critical subspaces a width-``(m - l)`` critical point
+        generates in the width-m network (seed 004's comparison).
+        """
+        levels = sorted({lv for w in self.widths for k in _LEVELLED for lv in w.level_counts[k]})
+        head = f"{'m':>2} {'level':>5} " + " ".join(f"{k:>13}" for k in _LEVELLED) + f" {'G(m-l,m)':>9}"
+        rows = [head]
+        for w in self.widths:
+            for lv in levels:
+                counts = [w.level_counts[k].get(lv, 0) for k in _LEVELLED]
+                g = symmetry.G(w.width - lv, w.width) if 0 <= lv < w.width else 0
+                rows.append(f"{w.width:>2} {lv:>5} " + " ".join(f"{n:>13}" for n in counts) + f" {g:>9}")
         return "\n".join(rows)
 
     def timings(self) -> str:
@@ -349,30 +373,51 @@ class TeacherStudentResult:
         return "\n".join(rows)
 
     def __str__(self) -> str:
-        return self.table() + "\n" + self.verdict
+        return self.table() + "\n" + self.level_table() + "\n" + self.verdict
 
     def to_dict(self) -> dict:
         """JSON-able summary (no per-run arrays)."""
-        out = {"settings": self.settings, "verdict": self.verdict, "seconds": self.seconds,
-               "cpu_seconds": self.cpu_seconds, "files": self.files, "widths": []}
+        out = {
+            "settings": self.settings,
+            "verdict": self.verdict,
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "files": self.files,
+            "widths": [],
+        }
         for w in self.widths:
-            out["widths"].append({
-                "width": w.width, "runs": w.runs, "counts": w.counts, "outcome_counts": w.outcome_counts,
-                "matched": int(w.matched.sum()), "near_teacher": int(w.near_teacher.sum()),
-                "match_kinds": _tally(w.match_kind[w.matched]),
-                "trained_lambda_min_negative": int(np.count_nonzero(w.trained_lambda_min < 0)),
-                "trained_labels": _tally(w.trained_label),
-                "refine_status": _tally(w.refine_status),
-                "G": {str(k): v for k, v in w.G.items()},
-                "loss_quantiles": _quantiles(w.loss),
-                "min_loss_local_min": w.loss_gap()[0], "max_loss_near_global": w.loss_gap()[1],
-                "sweeps": [
-                    {"run": i, "source": src, "start_loss": s.start_loss, "eps": s.eps.tolist(),
-                     "escaped": s.escaped().tolist(), "median_loss": np.median(s.loss, axis=1).tolist()}
-                    for i, src, s in w.sweeps
-                ],
-                "seconds": w.seconds, "cpu_seconds": w.cpu_seconds,
-            })
+            out["widths"].append(
+                {
+                    "width": w.width,
+                    "runs": w.runs,
+                    "counts": w.counts,
+                    "outcome_counts": w.outcome_counts,
+                    "matched": int(w.matched.sum()),
+                    "near_teacher": int(w.near_teacher.sum()),
+                    "level_counts": {k: {str(lv): n for lv, n in v.items()} for k, v in w.level_counts.items()},
+                    "match_kinds": _tally(w.match_kind[w.matched]),
+                    "trained_lambda_min_negative": int(np.count_nonzero(w.trained_lambda_min < 0)),
+                    "trained_labels": _tally(w.trained_label),
+                    "refine_status": _tally(w.refine_status),
+                    "G": {str(k): v for k, v in w.G.items()},
+                    "loss_quantiles": _quantiles(w.loss),
+                    "min_loss_local_min": w.loss_gap()[0],
+                    "max_loss_global_min": w.loss_gap()[1],
+                    "sweeps": [
+                        {
+                            "run": i,
+                            "source": src,
+                            "start_loss": s.start_loss,
+                            "eps": s.eps.tolist(),
+                            "escaped": s.escaped().tolist(),
+                            "median_loss": np.median(s.loss, axis=1).tolist(),
+                        }
+                        for i, src, s in w.sweeps
+                    ],
+                    "seconds": w.seconds,
+                    "cpu_seconds": w.cpu_seconds,
+                }
+            )
         return out
 
 
@@ -394,111 +439,29 @@ def _quantiles(x) -> dict:
     return {k: float(v) for k, v in zip(("min", "q25", "median", "q75", "max"), q, strict=True)}
 
 
-# ------------------------------------------------------------------------- the descent
-def _descend(land: Landscape, points, max_iter: int = 100, safety: float = critical.SAFETY,
-             mu0: float = 1e-3) -> RefineResult:
-    """Batched saddle-free Levenberg-Marquardt minimisation with the exact Hessian.
+# ------------------------------------------------------------------------ refinement
+def _newton_then_descent(land: Landscape, points: np.ndarray, max_iter: int) -> critical.RefineResult:
+    """refine="descent": the critical point the training ended near, else the minimum below it.
 
-    Per active point and iteration: ``S = D H D = V diag(lam) V^T`` (Jacobi
-    scaling ``D``), step ``s = -D V (|lam| + mu)^-1 V^T D g``, accepted when
-    the loss decreases (or stays within ``4 eps |U|`` while the gradient's
-    infinity norm shrinks). ``mu`` follows Nielsen's update (shrinks by up to 3
-    after a good step, doubles with a doubling factor after a rejection).
-    Stops when the gradient ratio of :mod:`fastland.critical` is <= 0.1, when a
-    rejected step is below the rounding of ``w`` ("stalled"), or after
-    ``max_iter`` iterations. Hessians and eigendecompositions are batched over
-    the points whose position changed.
+    1. :func:`fastland.critical.refine` "newton" (``_SADDLE_ITER`` iterations) from the
+       end points: where it converges, the run ended near that critical point,
+       whatever its kind (this is how strict saddles are found; a minimiser
+       would leave them);
+    2. the other points: "descent" (``max_iter``) with ``reduce=True``.
     """
-    P = np.array(points, dtype=np.float64, copy=True)
-    B, p = P.shape
-    eps = float(np.finfo(land.dtype).eps)
-    L, G = land.loss_and_grad(P)
-    mu = np.full(B, mu0)
-    nu = np.full(B, 2.0)
-    lam = np.zeros((B, p))
-    V = np.zeros((B, p, p))
-    D = np.ones((B, p))
-    tol = np.zeros((B, p))
-    need = np.ones(B, dtype=bool)
-    active = np.ones(B, dtype=bool)
-    iters = np.zeros(B, dtype=np.int64)
-    status = np.full(B, "max_iter", dtype=object)
-
-    def curvature(idx):
-        H = land.hessian(P[idx])
-        diag = np.abs(np.einsum("bii->bi", H))
-        row = np.abs(H).max(axis=2)
-        ref = np.where(row > 0, row, 1.0)
-        D[idx] = 1.0 / np.sqrt(np.where(diag > np.sqrt(eps) * row, diag, ref))
-        lam[idx], V[idx] = np.linalg.eigh(D[idx][:, :, None] * H * D[idx][:, None, :])
-        tol[idx] = _grad_tol(land, L[idx], H, P[idx], None, safety)
-        need[idx] = False
-
-    for _ in range(max_iter + 1):
-        idx = np.flatnonzero(active & need)
-        if idx.size:
-            curvature(idx)
-        a = np.flatnonzero(active)
-        done = _grad_ratio(G[a], tol[a]) <= 0.1
-        status[a[done]] = "converged"
-        active[a[done]] = False
-        a = a[~done & (iters[a] < max_iter)]
-        if a.size == 0:
-            break
-        c = np.einsum("bij,bi->bj", V[a], D[a] * G[a])
-        la = np.abs(lam[a])
-        sigma = -c / (la + mu[a][:, None])
-        predicted = -(c * sigma).sum(axis=1) - 0.5 * (la * sigma * sigma).sum(axis=1)
-        step = D[a] * np.einsum("bij,bj->bi", V[a], sigma)
-        trial = P[a] + step
-        ok = np.isfinite(trial).all(axis=1)
-        Lt = np.full(a.size, np.inf)
-        Gt = np.zeros((a.size, p))
-        if ok.any():
-            Lt[ok], Gt[ok] = land.loss_and_grad(trial[ok])
-        ok &= np.isfinite(Lt) & np.isfinite(Gt).all(axis=1)
-        actual = L[a] - Lt
-        flat = (Lt <= L[a] + 4.0 * eps * np.abs(L[a])) & (np.abs(Gt).max(axis=1) < np.abs(G[a]).max(axis=1))
-        ok &= (actual > 0) | flat
-        gain = np.zeros(a.size)
-        np.divide(actual, predicted, out=gain, where=predicted > 0)
-        acc, rej = a[ok], a[~ok]
-        P[acc], L[acc], G[acc] = trial[ok], Lt[ok], Gt[ok]
-        need[acc] = True
-        r = np.clip(gain[ok], 0.0, 1.0)
-        mu[acc] = np.maximum(mu[acc] * np.maximum(1.0 / 3.0, 1.0 - (2.0 * r - 1.0) ** 3), 1e-20)
-        nu[acc] = 2.0
-        mu[rej] *= nu[rej]
-        nu[rej] *= 2.0
-        iters[a] += 1
-        tiny = np.abs(step[~ok]).max(axis=1) <= 4.0 * eps * np.abs(P[rej]).max(axis=1)
-        tiny |= mu[rej] > 1e20
-        status[rej[tiny]] = "stalled"
-        active[rej[tiny]] = False
-    idx = np.flatnonzero(need)
-    if idx.size:
-        curvature(idx)
-    ratio = _grad_ratio(G, tol)
-    conv = ratio <= 1.0
-    status[conv] = "converged"
-    return RefineResult(P, L, np.abs(G).max(axis=1), tol, ratio, iters, conv, status.astype(str), "descent")
-
-
-def _descent_sweep(land: Landscape, w0: np.ndarray, eps: np.ndarray, tries: int, seed: int,
-                   max_iter: int) -> EpsSweep:
-    """:func:`fastland.critical.eps_sweep` with the batched descent as the refinement."""
-    p = w0.size
-    z = np.random.default_rng(seed).standard_normal((tries, p))
-    dirs = z / np.linalg.norm(z, axis=1, keepdims=True)  # critical.eps_sweep's directions
-    starts = (w0[None, None, :] + eps[:, None, None] * dirs[None, :, :]).reshape(-1, p)
-    r = _descend(land, starts, max_iter)
-    c = critical.classify(land, r.points, global_loss=0.0)
-    E = eps.size
-    return EpsSweep(
-        eps, float(land.loss(w0)), dirs, c.points.reshape(E, tries, p), c.loss.reshape(E, tries),
-        c.grad_norm.reshape(E, tries), c.eigenvalues[:, 0].reshape(E, tries), c.label.reshape(E, tries),
-        c.margin.reshape(E, tries),
-    )
+    out = critical.refine(land, points, "newton", max_iter=_SADDLE_ITER)
+    out.status = out.status.astype(object)
+    first = out
+    rest = np.flatnonzero(~first.converged)
+    if rest.size:
+        second = critical.refine(land, points[rest], "descent", max_iter=max_iter, reduce=True)
+        for f in ("points", "loss", "grad_norm", "grad_tol", "grad_ratio", "converged"):
+            getattr(out, f)[rest] = getattr(second, f)
+        out.iterations[rest] += second.iterations
+        out.status[rest] = second.status
+    out.status = out.status.astype(str)
+    out.method = "descent"
+    return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -525,13 +488,11 @@ def _match_summary(m: symmetry.TeacherMatch) -> str:
     return "+".join(kinds)
 
 
-def _outcomes(label: np.ndarray, matched: np.ndarray, loss: np.ndarray, near_loss: float,
-              finite: np.ndarray) -> np.ndarray:
+def _outcomes(label: np.ndarray, matched: np.ndarray, finite: np.ndarray) -> np.ndarray:
     out = label.astype(object).copy()
     out[label == "not_critical"] = "not_converged"
-    soft = (loss <= near_loss) & (label != "local_min") & (label != "strict_saddle")
-    out[soft] = "near_global"
-    out[matched | (label == "global_min")] = "global_min"
+    out[matched & (label != "not_critical")] = "global_min"
+    out[label == "global_min"] = "global_min"
     out[~finite] = "diverged"
     return out.astype(str)
 
@@ -581,7 +542,6 @@ def teacher_student(
     refine_iter: int | None = None,
     match_tol: float = 1e-4,
     near_tol: float = 3e-2,
-    near_loss: float = 1e-10,
     eps=(1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
     sweep_points: int = 1,
     sweep_tries: int = 4,
@@ -625,9 +585,6 @@ def teacher_student(
     match_tol : float, default 1e-4
         Relative tolerance of :func:`fastland.symmetry.match_teacher`: a match
         makes the outcome "global_min".
-    near_loss : float, default 1e-10
-        A student not matched whose loss is at most ``near_loss`` and that is
-        not a local minimum or a strict saddle is "near_global" (module notes).
     near_tol : float, default 3e-2
         Looser relative tolerance of a second match (``near_teacher``), for
         information.
@@ -682,7 +639,6 @@ def teacher_student(
         refine_iter = check_int("refine_iter", refine_iter, 1)
     match_tol = check_positive("match_tol", match_tol)
     near_tol = check_positive("near_tol", near_tol)
-    near_loss = check_positive("near_loss", near_loss, allow_zero=True)
     eps_arr = np.asarray(eps, dtype=float).ravel() if eps is not None else np.zeros(0)
     if eps_arr.size and (not np.all(np.isfinite(eps_arr)) or np.any(eps_arr <= 0)):
         raise ValueError(f"eps: expected perturbation sizes > 0, got {eps!r}")
@@ -699,23 +655,45 @@ def teacher_student(
     ts = _teacher_student_data()
     n_iter = refine_iter if refine_iter is not None else _DEFAULT_ITER.get(refine)
     settings = {
-        "widths": ws, "runs": runs, "optimizer": optimizer, "lr": lr, "steps": steps, "init_scale": init_scale,
+        "widths": ws,
+        "runs": runs,
+        "optimizer": optimizer,
+        "lr": lr,
+        "steps": steps,
+        "init_scale": init_scale,
         "init": "normal(0, init_scale) for every parameter, rng default_rng([seed, width])",
-        "tol_grad": tol_grad, "refine": refine, "refine_iter": n_iter, "match_tol": match_tol,
-        "near_tol": near_tol, "near_loss": near_loss,
-        "eps": eps_arr.tolist(), "sweep_points": sweep_points, "sweep_tries": sweep_tries, "seed": seed,
-        "given_starts": sorted(given), "global_loss": 0.0, "n_points": int(ts.data.n),
+        "tol_grad": tol_grad,
+        "refine": refine,
+        "refine_iter": n_iter,
+        "match_tol": match_tol,
+        "near_tol": near_tol,
+        "saddle_iter": _SADDLE_ITER,
+        "eps": eps_arr.tolist(),
+        "sweep_points": sweep_points,
+        "sweep_tries": sweep_tries,
+        "seed": seed,
+        "given_starts": sorted(given),
+        "global_loss": 0.0,
+        "n_points": int(ts.data.n),
     }
     results: list[WidthResult] = []
     for m in ws:
         results.append(_one_width(ts, m, runs, given.get(m), settings, eps_arr, progress, log))
 
-    seconds = {ph: float(sum(w.seconds.get(ph, 0.0) for w in results))
-               for ph in ("training", "refinement", "classification", "sweep")}
+    seconds = {
+        ph: float(sum(w.seconds.get(ph, 0.0) for w in results))
+        for ph in ("training", "refinement", "classification", "sweep")
+    }
     cpu = {ph: float(sum(w.cpu_seconds.get(ph, 0.0) for w in results)) for ph in seconds}
     result = TeacherStudentResult(
-        widths=results, teacher_params=np.asarray(ts.teacher_params).copy(), settings=settings,
-        verdict=_verdict(results, settings), seconds=seconds, cpu_seconds=cpu, out_dir=str(out), files=[],
+        widths=results,
+        teacher_params=np.asarray(ts.teacher_params).copy(),
+        settings=settings,
+        verdict=_verdict(results, settings),
+        seconds=seconds,
+        cpu_seconds=cpu,
+        out_dir=str(out),
+        files=[],
     )
     _write_h5(result, ts, h5_path)
     result.files.append(str(h5_path))
@@ -729,8 +707,7 @@ def teacher_student(
     return result
 
 
-def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray, progress: bool,
-               log) -> WidthResult:
+def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray, progress: bool, log) -> WidthResult:
     net = ts.student(m)
     land = Landscape(net, ts.data)
     p = net.n_params
@@ -741,17 +718,29 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
         starts = given.copy()
     sec, cpu = {}, {}
 
-    log(f"m={m}: training {runs} runs ({settings['optimizer']}, lr {settings['lr']:g}, "
-        f"up to {settings['steps']} steps)")
+    log(
+        f"m={m}: training {runs} runs ({settings['optimizer']}, lr {settings['lr']:g}, up to {settings['steps']} steps)"
+    )
     with _Clock() as ck:
-        fit = train(land, starts, optimizer=settings["optimizer"], lr=settings["lr"], steps=settings["steps"],
-                    seed=seed, tol_grad=settings["tol_grad"], progress=progress)
+        fit = train(
+            land,
+            starts,
+            optimizer=settings["optimizer"],
+            lr=settings["lr"],
+            steps=settings["steps"],
+            seed=seed,
+            tol_grad=settings["tol_grad"],
+            progress=progress,
+        )
     sec["training"], cpu["training"] = ck.wall, ck.cpu
     trained = fit.params.copy()
     finite = np.isfinite(trained).all(axis=1) & np.isfinite(fit.loss)
     fin = np.flatnonzero(finite)
-    log(f"m={m}: trained in {ck.wall:.1f} s (cpu {ck.cpu:.1f} s); median loss {np.median(fit.loss[fin]):.3g}"
-        if fin.size else f"m={m}: every run diverged")
+    log(
+        f"m={m}: trained in {ck.wall:.1f} s (cpu {ck.cpu:.1f} s); median loss {np.median(fit.loss[fin]):.3g}"
+        if fin.size
+        else f"m={m}: every run diverged"
+    )
 
     # refinement
     method, n_iter = settings["refine"], settings["refine_iter"]
@@ -762,11 +751,11 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
     with _Clock() as ck:
         if method is not None and fin.size:
             if method == "descent":
-                rr = _descend(land, trained[fin], n_iter)
+                rr = _newton_then_descent(land, trained[fin], n_iter)
             elif method == "newton":
                 rr = critical.refine(land, trained[fin], "newton", max_iter=n_iter)
             else:
-                rr = critical.refine(land, trained[fin], method, polish=True, max_iter=n_iter)
+                rr = critical.refine(land, trained[fin], method, polish=True, max_iter=n_iter, reduce=True)
             points[fin] = np.atleast_2d(rr.points)
             refine_status[fin] = np.atleast_1d(rr.status)
             refine_iters[fin] = np.atleast_1d(rr.iterations)
@@ -774,8 +763,10 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
             refine_status[~finite] = "diverged"
     sec["refinement"], cpu["refinement"] = ck.wall, ck.cpu
     if method is not None:
-        log(f"m={m}: refined ({method}) in {ck.wall:.1f} s (cpu {ck.cpu:.1f} s); "
-            + ", ".join(f"{k} {v}" for k, v in _tally(refine_status).items()))
+        log(
+            f"m={m}: refined ({method}) in {ck.wall:.1f} s (cpu {ck.cpu:.1f} s); "
+            + ", ".join(f"{k} {v}" for k, v in _tally(refine_status).items())
+        )
 
     # classification and matching
     nanv = np.full(R, np.nan)
@@ -785,6 +776,7 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
     n_neg = np.zeros(R, dtype=np.int64)
     n_zero = np.zeros(R, dtype=np.int64)
     exp_null = np.zeros(R, dtype=np.int64)
+    level = np.full(R, -1, dtype=np.int64)
     t_label = np.full(R, "not_critical", dtype=object)
     t_lmin = nanv.copy()
     matched = np.zeros(R, dtype=bool)
@@ -801,6 +793,7 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
             lmin[fin] = c.eigenvalues[:, 0]
             label[fin] = c.label
             n_neg[fin], n_zero[fin], exp_null[fin] = c.n_negative, c.n_zero, c.expected_null
+            level[fin] = c.level
             if method is None:
                 t_label[fin], t_lmin[fin] = c.label, c.eigenvalues[:, 0]
             else:
@@ -819,14 +812,20 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
                 ms[i] = r.sign
     sec["classification"], cpu["classification"] = ck.wall, ck.cpu
     label = label.astype(str)
-    outcome = _outcomes(label, matched, loss, settings["near_loss"], finite)
+    outcome = _outcomes(label, matched, finite)
     counts = {k: int(np.count_nonzero(label[finite] == k)) for k in critical.LABELS}
     outcome_counts = {k: int(np.count_nonzero(outcome == k)) for k in OUTCOMES}
-    amax = np.abs(points[:, 2 * m:]).max(axis=1)
+    level_counts = {
+        k: {int(a): int(n) for a, n in zip(*np.unique(level[outcome == k], return_counts=True), strict=True)}
+        for k in _LEVELLED
+    }
+    amax = np.abs(points[:, 2 * m :]).max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        growth = amax / np.abs(trained[:, 2 * m:]).max(axis=1)
-    log(f"m={m}: classified in {ck.wall:.1f} s (cpu {ck.cpu:.1f} s); "
-        + ", ".join(f"{k} {v}" for k, v in outcome_counts.items() if v))
+        growth = amax / np.abs(trained[:, 2 * m :]).max(axis=1)
+    log(
+        f"m={m}: classified in {ck.wall:.1f} s (cpu {ck.cpu:.1f} s); "
+        + ", ".join(f"{k} {v}" for k, v in outcome_counts.items() if v)
+    )
 
     # eps sweeps
     sweeps = []
@@ -835,27 +834,53 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
             for i, source in _sweep_candidates(label, margin, lmin, t_lmin, finite, settings["sweep_points"]):
                 w0 = trained[i] if source == "trained end point" else points[i]
                 sseed = seed + 1000 * m + i
-                if method in (None, "descent"):
-                    s = _descent_sweep(land, w0, eps_arr, settings["sweep_tries"], sseed,
-                                       settings["refine_iter"] or 100)
-                else:
-                    s = critical.eps_sweep(land, w0, eps_arr, settings["sweep_tries"], sseed, method=method,
-                                           global_loss=0.0)
+                how = "descent" if method in (None, "descent") else method
+                s = critical.eps_sweep(land, w0, eps_arr, settings["sweep_tries"], sseed, method=how, global_loss=0.0)
                 sweeps.append((int(i), source, s))
     sec["sweep"], cpu["sweep"] = ck.wall, ck.cpu
     if sweeps:
         log(f"m={m}: eps sweep of {len(sweeps)} point(s) in {ck.wall:.1f} s")
     return WidthResult(
-        width=m, starts=starts, trained=trained, trained_loss=fit.loss, trained_grad_norm=fit.grad_norm,
-        trained_lambda_min=t_lmin, trained_label=t_label.astype(str), train_steps=fit.steps,
-        train_status=np.asarray(fit.status).astype(str), points=points, loss=loss, grad_norm=gnorm,
-        grad_ratio=gratio, refine_status=refine_status.astype(str), refine_iterations=refine_iters,
-        converged=gratio <= 1.0, label=label, margin=margin, lambda_min=lmin, eigenvalues=eig,
-        n_negative=n_neg, n_zero=n_zero, expected_null=exp_null, max_outgoing=amax, outgoing_growth=growth,
-        matched=matched, near_teacher=near,
-        match_kind=kind.astype(str), match_deviation=dev, match_teacher=mt, match_sign=ms, outcome=outcome,
-        counts=counts, outcome_counts=outcome_counts, G={r: symmetry.G(r, m) for r in range(1, 5)},
-        sweeps=sweeps, seconds=sec, cpu_seconds=cpu,
+        width=m,
+        starts=starts,
+        trained=trained,
+        trained_loss=fit.loss,
+        trained_grad_norm=fit.grad_norm,
+        trained_lambda_min=t_lmin,
+        trained_label=t_label.astype(str),
+        train_steps=fit.steps,
+        train_status=np.asarray(fit.status).astype(str),
+        points=points,
+        loss=loss,
+        grad_norm=gnorm,
+        grad_ratio=gratio,
+        refine_status=refine_status.astype(str),
+        refine_iterations=refine_iters,
+        converged=gratio <= 1.0,
+        label=label,
+        margin=margin,
+        lambda_min=lmin,
+        eigenvalues=eig,
+        n_negative=n_neg,
+        n_zero=n_zero,
+        expected_null=exp_null,
+        level=level,
+        max_outgoing=amax,
+        outgoing_growth=growth,
+        matched=matched,
+        near_teacher=near,
+        match_kind=kind.astype(str),
+        match_deviation=dev,
+        match_teacher=mt,
+        match_sign=ms,
+        outcome=outcome,
+        counts=counts,
+        outcome_counts=outcome_counts,
+        level_counts=level_counts,
+        G={r: symmetry.G(r, m) for r in range(1, 5)},
+        sweeps=sweeps,
+        seconds=sec,
+        cpu_seconds=cpu,
     )
 
 
@@ -866,8 +891,11 @@ def _sweep_candidates(label, margin, lmin, t_lmin, finite, k: int) -> list[tuple
     for values, source in ((lmin, "refined point, lambda_min < 0"), (t_lmin, "trained end point")):
         if len(out) >= k:
             break
-        neg = np.flatnonzero(finite & (values < 0) & np.isin(label, ("not_critical", "degenerate", "strict_saddle"))
-                             if source != "trained end point" else finite & (values < 0))
+        neg = np.flatnonzero(
+            finite & (values < 0) & np.isin(label, ("not_critical", "degenerate", "strict_saddle"))
+            if source != "trained end point"
+            else finite & (values < 0)
+        )
         neg = neg[np.argsort(values[neg])]
         taken = {i for i, _ in out}
         out += [(int(i), source) for i in neg if int(i) not in taken][: k - len(out)]
@@ -907,9 +935,8 @@ def _verdict(results: list[WidthResult], settings: dict) -> str:
             f"m={w.width}: of {w.runs} runs, {c['global_min']} reach a global minimum "
             f"({int(w.matched.sum())} realise the teacher"
             + (f": {', '.join(f'{k} {v}' for k, v in kinds.items())}" if kinds else "")
-            + f"), {c['near_global']} are close to one (loss <= {settings['near_loss']:g}, not yet resolved; "
-            f"{int(np.count_nonzero(w.near_teacher & (w.outcome == 'near_global')))} of them with the teacher's "
-            f"structure within {settings['near_tol']:g}), {c['local_min']} a local minimum, "
+            + f"; {int(np.count_nonzero(w.near_teacher & ~w.matched))} more have the teacher's structure within "
+            f"{settings['near_tol']:g}), {c['local_min']} a local minimum, "
             f"{c['strict_saddle']} a strict saddle, "
             f"{c['degenerate']} a degenerate critical point; {c['not_converged']} did not converge"
             + _not_converged_note(w)
@@ -918,12 +945,19 @@ def _verdict(results: list[WidthResult], settings: dict) -> str:
         )
         lo, hi = w.loss_gap()
         if np.isfinite(lo) and np.isfinite(hi):
-            s += (f" Loss gap: smallest local-minimum loss {lo:.2g} vs largest near-global loss {hi:.2g}"
-                  + (" (overlap: the near_loss threshold is not safe here)." if hi >= lo else "."))
-        if settings["refine"] is not None:
+            s += f" Loss gap: smallest local-minimum loss {lo:.2g} vs largest global-minimum loss {hi:.2g}" + (
+                " (overlap)." if hi >= lo else "."
+            )
+        lv = {k: v for k, v in w.level_counts.items() if v}
+        if lv:
             s += (
-                f" At the training end points {int(neg.sum())} had a negative smallest eigenvalue"
-                + (f"; they ended as {', '.join(f'{k} {v}' for k, v in ended.items())}." if ended else ".")
+                " By level: "
+                + "; ".join(f"{k} " + ", ".join(f"level {a}: {n}" for a, n in sorted(v.items())) for k, v in lv.items())
+                + "."
+            )
+        if settings["refine"] is not None:
+            s += f" At the training end points {int(neg.sum())} had a negative smallest eigenvalue" + (
+                f"; they ended as {', '.join(f'{k} {v}' for k, v in ended.items())}." if ended else "."
             )
         parts.append(s)
     how = (
@@ -985,16 +1019,42 @@ def _write_h5(result: TeacherStudentResult, ts, path: Path) -> None:
             g.attrs["model"] = json.dumps(ts.student(w.width).spec())
             g.attrs["counts"] = json.dumps(w.counts)
             g.attrs["outcome_counts"] = json.dumps(w.outcome_counts)
+            g.attrs["level_counts"] = json.dumps(
+                {k: {str(a): n for a, n in v.items()} for k, v in w.level_counts.items()}
+            )
             g.attrs["G"] = json.dumps({str(k): v for k, v in w.G.items()})
             g.attrs["seconds"] = json.dumps(w.seconds)
             g.attrs["cpu_seconds"] = json.dumps(w.cpu_seconds)
             for k, v in w.outcome_counts.items():
                 g.attrs[f"n_{k}"] = np.int64(v)
-            for name in ("starts", "trained", "points", "trained_loss", "trained_grad_norm", "trained_lambda_min",
-                         "train_steps", "loss", "grad_norm", "grad_ratio", "lambda_min", "margin",
-                         "refine_iterations", "converged", "n_negative", "n_zero", "expected_null", "max_outgoing",
-                         "outgoing_growth", "eigenvalues", "matched", "near_teacher", "match_deviation",
-                         "match_teacher", "match_sign"):
+            for name in (
+                "starts",
+                "trained",
+                "points",
+                "trained_loss",
+                "trained_grad_norm",
+                "trained_lambda_min",
+                "train_steps",
+                "loss",
+                "grad_norm",
+                "grad_ratio",
+                "lambda_min",
+                "margin",
+                "refine_iterations",
+                "converged",
+                "n_negative",
+                "n_zero",
+                "expected_null",
+                "level",
+                "max_outgoing",
+                "outgoing_growth",
+                "eigenvalues",
+                "matched",
+                "near_teacher",
+                "match_deviation",
+                "match_teacher",
+                "match_sign",
+            ):
                 g.create_dataset(name, data=np.asarray(getattr(w, name)))
             for name in ("train_status", "refine_status", "trained_label", "label", "match_kind", "outcome"):
                 g.create_dataset(name, data=_bytes(getattr(w, name)))
@@ -1024,12 +1084,21 @@ def _figures(result: TeacherStudentResult, ts, out: Path) -> list[str]:
             FigureCanvasAgg(fig)
             ax1, ax2 = fig.subplots(1, 2)
             if okt.any():
-                plot.eigenvalue_vs_loss(w.trained_lambda_min[okt], np.maximum(w.trained_loss[okt], 0.0),
-                                        labels=w.outcome[okt], ax=ax1,
-                                        title=f"m={w.width}: training end points (colour: final outcome)")
+                plot.eigenvalue_vs_loss(
+                    w.trained_lambda_min[okt],
+                    np.maximum(w.trained_loss[okt], 0.0),
+                    labels=w.outcome[okt],
+                    ax=ax1,
+                    title=f"m={w.width}: training end points (colour: final outcome)",
+                )
             if ok.any():
-                plot.eigenvalue_vs_loss(w.lambda_min[ok], np.maximum(w.loss[ok], 0.0), labels=w.outcome[ok],
-                                        ax=ax2, title=f"m={w.width}: after refinement")
+                plot.eigenvalue_vs_loss(
+                    w.lambda_min[ok],
+                    np.maximum(w.loss[ok], 0.0),
+                    labels=w.outcome[ok],
+                    ax=ax2,
+                    title=f"m={w.width}: after refinement",
+                )
             p = out / f"eigenvalue_vs_loss_m{w.width}.png"
             fig.savefig(p, dpi=plot.DPI)
             files.append(str(p))
@@ -1043,8 +1112,9 @@ def _figures(result: TeacherStudentResult, ts, out: Path) -> list[str]:
                 (SW, _), (SA, _) = ts.student(w.width).unflatten(w.points[i])
                 if not (np.all(np.isfinite(SW)) and np.all(np.isfinite(SA))):
                     continue
-                plot.neurons(SW, TW, SA[0], TA[0], ax=ax, mirror=True,
-                             title=f"m={w.width} {k} (run {i}, loss {w.loss[i]:.2g})")
+                plot.neurons(
+                    SW, TW, SA[0], TA[0], ax=ax, mirror=True, title=f"m={w.width} {k} (run {i}, loss {w.loss[i]:.2g})"
+                )
             p = out / f"neurons_m{w.width}.png"
             fig.savefig(p, dpi=plot.DPI)
             files.append(str(p))
@@ -1054,7 +1124,8 @@ def _figures(result: TeacherStudentResult, ts, out: Path) -> list[str]:
             plot.eps_sweep(s, path=p, title=f"m={w.width}: perturb and refine from run {i} ({source})")
             files.append(str(p))
     p = out / "class_counts.png"
-    plot.class_counts({w.width: w.outcome_counts for w in result.widths}, path=p,
-                      title="Where the students end, per width")
+    plot.class_counts(
+        {w.width: w.outcome_counts for w in result.widths}, path=p, title="Where the students end, per width"
+    )
     files.append(str(p))
     return files
