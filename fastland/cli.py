@@ -26,8 +26,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"fastland demo: seed 001's rotation experiment -> {out}/")
     print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
     result = rotation(
-        out_dir=out, seed=args.seed, temperature=args.temperature, figures=not args.no_figures,
-        progress=True, **size,
+        out_dir=out,
+        seed=args.seed,
+        temperature=args.temperature,
+        figures=not args.no_figures,
+        progress=True,
+        **size,
     )
     print()
     print(result.table())
@@ -53,12 +57,22 @@ def _cmd_teacher_student(args: argparse.Namespace) -> int:
     if args.lr != 1e-4:
         print("(fast first phase; the seed's setting is --lr 1e-4 with --steps in the 10^5 range)")
     result = teacher_student(
-        widths=args.widths, runs=args.runs, optimizer=args.optimizer, lr=args.lr, steps=args.steps,
-        refine=None if args.refine == "none" else args.refine, refine_iter=args.refine_iter, out_dir=out,
-        seed=args.seed, figures=not args.no_figures, progress=True,
+        widths=args.widths,
+        runs=args.runs,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        steps=args.steps,
+        refine=None if args.refine == "none" else args.refine,
+        refine_iter=args.refine_iter,
+        out_dir=out,
+        seed=args.seed,
+        figures=not args.no_figures,
+        progress=True,
     )
     print()
     print(result.table())
+    print()
+    print(result.level_table())
     print()
     print(result.timings())
     print()
@@ -67,6 +81,120 @@ def _cmd_teacher_student(args: argparse.Namespace) -> int:
     print(f"wrote {len(result.files)} files to {out}/ in {time.perf_counter() - t0:.0f} s:")
     for f in result.files:
         print(f"  {f}")
+    return 0
+
+
+# --------------------------------------------------------------------------- reproduce
+#: ``fastland reproduce NAME``: module, function, title, keyword arguments for --full. Every
+#: experiment runs at its own small defaults; modules are imported by name when asked, so an
+#: experiment whose module is not installed yet fails with a clear message and the rest work.
+REPRODUCE = {
+    "rotation": (
+        "fastland.experiments.rotation",
+        "rotation",
+        "Rotation experiment (seed 001)",
+        dict(chains=64, draws=2000, thin=10, warmup=2000, max_points=20_000),
+    ),
+    "teacher-student": (
+        "fastland.experiments.teacher_student",
+        "teacher_student",
+        "Teacher-student experiment (seed 004)",
+        dict(runs=1000),
+    ),
+    "slingshot": (
+        "fastland.experiments.slingshot",
+        "slingshot",
+        "Slingshot maneuver (seed 000)",
+        dict(seeds=200, factors=(0.05, 0.1, 0.2, 0.3, 0.5, 0.8)),
+    ),
+    "degeneracy": (
+        "fastland.experiments.degeneracy",
+        "degeneracy",
+        "Degeneracy of minima (seed 003)",
+        dict(runs=32, configs=((2, 4), (3, 8), (4, 12), (6, 16), (8, 24), (12, 32))),
+    ),
+    "langevin-vs-sgd": (
+        "fastland.experiments.langevin_vs_sgd",
+        "langevin_vs_sgd",
+        "SGD vs Langevin (seed 003)",
+        dict(runs=1024, samples_per_run=100, chains=256),
+    ),
+    "precision": ("fastland.experiments.precision", "precision", "Reduced precision (seed 000)", None),
+    "lr-sweep": ("fastland.experiments.lr_sweep", "lr_sweep", "Learning-rate sweep (seed 002)", None),
+    "deep-linear": ("fastland.experiments.deep_linear", "deep_linear", "Deep linear network", None),
+}
+#: the small sizes of the two experiments that predate the reproduce protocol (their own defaults are large)
+_SMALL = {
+    "rotation": dict(chains=32, draws=600, thin=10, warmup=500, max_points=3000),
+    "teacher-student": dict(widths=(4, 5, 6, 7), runs=20),
+}
+
+
+def _experiment(name: str):
+    """(function, title, full-size kwargs) of a registered experiment; ValueError if not installed."""
+    import importlib
+
+    module_name, func_name, title, full = REPRODUCE[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise ValueError(f"NAME: experiment {name!r} ({module_name}) is not available in this installation") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ValueError(f"NAME: {module_name} has no function {func_name}()")
+    if full is None:  # modules may declare their own full size
+        full = getattr(module, "FULL", None)
+    return func, title, full
+
+
+def _report_markdown(title: str, result, out: Path) -> str:
+    """The experiment's own ``report()``, or one built from ``table()`` and ``verdict``."""
+    if callable(getattr(result, "report", None)):
+        return result.report()
+    lines = [f"# {title}", ""]
+    if callable(getattr(result, "table", None)):
+        lines += ["```", result.table(), "```", ""]
+    if callable(getattr(result, "level_table", None)):
+        lines += ["Critical points by level (width lost to a symmetry):", "", "```", result.level_table(), "```", ""]
+    if callable(getattr(result, "timings", None)):
+        lines += ["Timings (wall seconds per phase):", "", "```", result.timings(), "```", ""]
+    verdict = getattr(result, "verdict", None)
+    if verdict:
+        lines += [f"**Verdict.** {verdict}", ""]
+    files = [Path(f).name for f in getattr(result, "files", []) or []]
+    if files:
+        lines += ["Files: " + ", ".join(files), ""]
+    return "\n".join(lines)
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    """Run one seed experiment and write report.md (+ figures and data) to the output folder."""
+    func, title, full = _experiment(args.name)
+    out = Path(args.out) if args.out else Path(f"fastland-{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out: {out} exists and is not empty; choose a new folder")
+    kwargs = dict(_SMALL.get(args.name, {}))
+    if args.full:
+        if full is None:
+            print(f"(no full size is registered for {args.name}; running its defaults)")
+        else:
+            kwargs.update(full)
+    kwargs.update(out_dir=out, seed=args.seed, figures=not args.no_figures, progress=True)
+    if args.name in _SMALL:  # the older experiments print their steps through ``log``
+        kwargs["log"] = print
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(f"fastland reproduce {args.name}: {title} -> {out}/ ({'full' if args.full else 'small'} size)")
+    print("(the first run compiles the kernels; later runs load them from the cache)")
+    result = func(**kwargs)
+    text = _report_markdown(title, result, out)
+    path = out / "report.md"
+    path.write_text(text if text.endswith("\n") else text + "\n")
+    print()
+    print(text)
+    print(f"wrote {path} in {time.perf_counter() - t0:.0f} s")
     return 0
 
 
@@ -99,9 +227,21 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     land = _landscape_from_args(args)
     print(f"sampling {land!r}")
     run = fl.sample(
-        land, chains=args.chains, draws=args.draws, thin=args.thin, warmup=args.warmup, step=args.step,
-        box=args.box, temperature=args.temperature, method=args.method, n_leapfrog=args.n_leapfrog,
-        path=args.out, seed=args.seed, resume=args.resume, dtype=args.dtype, compression=args.compression,
+        land,
+        chains=args.chains,
+        draws=args.draws,
+        thin=args.thin,
+        warmup=args.warmup,
+        step=args.step,
+        box=args.box,
+        temperature=args.temperature,
+        method=args.method,
+        n_leapfrog=args.n_leapfrog,
+        path=args.out,
+        seed=args.seed,
+        resume=args.resume,
+        dtype=args.dtype,
+        compression=args.compression,
     )
     with run:
         print(f"wrote {args.out}")
@@ -155,8 +295,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         if plane.n_low > 2:
             path = Path(f"{stem}_minima_map.png")
             null = plane.null_explained if np.isfinite(plane.null_explained) else None
-            plot.minima_map(plane.coords, plane.loss[plane.low], explained=float(np.nansum(plane.explained)),
-                            null=null, path=path)
+            plot.minima_map(
+                plane.coords, plane.loss[plane.low], explained=float(np.nansum(plane.explained)), null=null, path=path
+            )
             written.append(path)
     for path in written:
         print(f"wrote {path}")
@@ -189,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     tsp.add_argument("--seed", type=int, default=0)
     tsp.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     tsp.set_defaults(func=_cmd_teacher_student)
+
+    rep = sub.add_parser("reproduce", help="run a seed experiment and write a markdown report")
+    rep.add_argument("name", choices=tuple(REPRODUCE), help="the experiment")
+    rep.add_argument("--out", default=None, help="output folder (default: fastland-<name>-<time>)")
+    rep.add_argument("--full", action="store_true", help="the larger size (the seed's, where known)")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    rep.set_defaults(func=_cmd_reproduce)
 
     smp = sub.add_parser("sample", help="sample exp(-U/T) of a model on a dataset into a run file")
     smp.add_argument("--out", required=True, help="HDF5 run file to write")
