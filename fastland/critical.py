@@ -376,16 +376,19 @@ def _lm(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float, mu0:
 
 
 _REDUCTION_TRIES = 4  # distinct narrower widths tried per point
+_REDUCTION_DESCENT = 150  # "descent" iterations on a narrow network (refine's jump)
 
 
-def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: float):
+def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: float, descend: bool = False):
     """Exactly symmetric critical points near ``P[idx]``, found by reduction.
 
     Per point: :func:`fastland.symmetry.reduce` at its ascending
     :func:`fastland.symmetry.merge_heights`, keeping the first
     ``_REDUCTION_TRIES`` that give distinct narrower widths; the narrow points
     are refined with "newton" (batched per narrow width) and the converged
-    ones mapped back with :meth:`fastland.symmetry.Reduction.expand`.
+    ones mapped back with :meth:`fastland.symmetry.Reduction.expand`. With
+    ``descend``, narrow points where "newton" does not converge are refined
+    with "descent" instead (the minimum of the narrow network below them).
     Returns (point index, level, w*) triples.
     """
     by_width: dict[int, list] = {}
@@ -406,7 +409,12 @@ def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: flo
     for items in by_width.values():
         net = items[0][1].net
         nl = Landscape(net, land.data, dtype=land.dtype, weight_decay=land.weight_decay)
-        rr = refine(nl, np.array([red.point for _, red in items]), "newton", max_iter=50, gtol=gtol, safety=safety)
+        starts = np.array([red.point for _, red in items])
+        rr = refine(nl, starts, "newton", max_iter=50, gtol=gtol, safety=safety)
+        if descend and not rr.converged.all():
+            bad = np.flatnonzero(~rr.converged)
+            rd = refine(nl, starts[bad], "descent", max_iter=_REDUCTION_DESCENT, gtol=gtol, safety=safety)
+            rr.points[bad], rr.converged[bad] = rd.points, rd.converged
         for k, (i, red) in enumerate(items):
             if rr.converged[k]:
                 out.append((i, red.level, red.expand(rr.points[k])))
@@ -420,7 +428,7 @@ def _reduction_jump(land: Landscape, P, L, tol_loss_factor: float, gtol, safety:
     is critical in ``land`` and its loss is not above the point's (within
     ``tol_loss_factor * eps * |U|``). Returns (index, new point) pairs.
     """
-    cands = _reduction_candidates(land, P, range(P.shape[0]), gtol, safety)
+    cands = _reduction_candidates(land, P, range(P.shape[0]), gtol, safety, descend=True)
     if not cands:
         return []
     eps = _eps(land)
@@ -482,14 +490,19 @@ def refine(
     reduce : bool, default False
         Afterwards, for points that did not converge (one-hidden-layer
         networks): try the exactly symmetric critical points that
-        :func:`fastland.symmetry.reduce` leads to (merge the closest copies --
-        up to four narrower widths per point -- refine the narrow points with
-        "newton", map them back) and move a point
-        there when that point is critical and its loss is not higher (within
-        ``4 eps |U|``); status "reduced". Near the zero-loss manifolds of
-        split neurons, where the loss is quartic in the copies' spread and
+        :func:`fastland.symmetry.reduce` leads to (merge the closest copies and
+        drop the smallest outgoing weights -- up to four narrower widths per
+        point, at its ascending :func:`fastland.symmetry.merge_heights` --
+        refine the narrow points with "newton", or with "descent" (150
+        iterations) where "newton" does not converge, map them back) and move
+        a point there when that point is critical and its loss is not higher
+        (within ``4 eps |U|``); status "reduced". Near the zero-loss manifolds
+        of split neurons, where the loss is quartic in the copies' spread and
         second-order methods converge only linearly, this reaches the
-        manifold in a few Newton steps of the narrow network.
+        manifold in a few Newton steps of the narrow network; farther from it
+        (copies 1e-2 to 0.3 apart, as after seed 004's Adam runs), descent in
+        the narrow network finds the minimum that the wide descent is still
+        sliding towards.
 
     Returns
     -------

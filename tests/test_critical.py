@@ -532,3 +532,60 @@ def test_newton_finds_a_split_saddle_at_every_scale(ts, width1_min, c):
 def test_levels_are_minus_one_for_points_that_are_not_critical(ts, lands):
     c = critical.classify(lands[4], np.stack([ts.teacher_params, ts.teacher_params + 1e-3]))
     assert c.level.tolist() == [0, -1] and c.label[1] == "not_critical"
+
+
+def _level3(ts, deltas, seed=0):
+    """Width 7 near a level-3 global minimum: teacher neuron 2 split into three copies
+    (0.2, 0.3, 0.5) moved ~delta apart (weighted so that the function changes only at
+    second order) plus a neuron with zero outgoing weights."""
+    wide, w = sym.split_neuron(ts.teacher, ts.teacher_params, 2, (0.2, 0.3, 0.5))
+    net = ts.student(7)
+    (W, _), (A, _) = wide.unflatten(w)
+    rng = np.random.default_rng(seed)
+    P = []
+    for d in deltas:
+        u1, u2 = rng.standard_normal((2, 2))
+        W7 = np.vstack([W, rng.standard_normal(2)])
+        W7[2:5] += d * np.array([u1, u2, -(0.2 * u1 + 0.3 * u2) / 0.5])
+        P.append(net.flatten([(W7, None), (np.hstack([A, [[0.0]]]), None)]))
+    return net, np.array(P)
+
+
+def test_sliding_towards_a_level3_global_minimum_is_resolved_by_reduction(ts):
+    net, P = _level3(ts, [1e-2, 1e-3, 1e-4])
+    land = fl.Landscape(net, ts.data)
+    # descent alone is still sliding (copies ~1e-4 apart; the loss is quartic in the spread)
+    plain = critical.refine(land, P, "descent", max_iter=5)
+    assert not plain.converged.any()
+    r = critical.refine(land, P, "descent", max_iter=5, reduce=True)
+    assert r.converged.all() and (r.status == "reduced").all() and (r.loss <= plain.loss).all()
+    # independently: three exactly equal copies of teacher neuron 2, a dead neuron, and
+    # the reduced point is the teacher (loss 0, matched weights)
+    (W, _), (A, _) = net.unflatten(r.points)
+    assert_allclose(W[:, 3], W[:, 2], rtol=0, atol=1e-15)
+    assert_allclose(W[:, 4], W[:, 2], rtol=0, atol=1e-15)
+    assert_allclose(A[:, :, 6], 0.0, rtol=0, atol=0)
+    for w in r.points:
+        red = sym.reduce(land, w)
+        assert red.width == 4 and sym.match_teacher(red.point, ts.teacher_params, tol=1e-8)
+        assert fl.Landscape(ts.teacher, ts.data).loss(red.point) < 1e-28
+    c = critical.classify(land, r.points, global_loss=0.0)
+    assert (c.label == "global_min").all() and (c.level == 3).all() and (c.margin > 1).all()
+
+
+def test_reduction_jump_descends_in_the_narrow_network_when_newton_cannot(ts):
+    # copies 0.3 apart: the merged (width-4) point is outside Newton's basin in the narrow
+    # network; "descent" there reaches the teacher, and the jump lands on the exactly
+    # symmetric level-3 global minimum
+    net, P = _level3(ts, [3e-1], seed=3)
+    land = fl.Landscape(net, ts.data)
+    red = next(r for h in sym.merge_heights(net, P[0]) if (r := sym.reduce(land, P[0], tol=float(h))).width == 4)
+    narrow = fl.Landscape(red.net, ts.data)
+    assert not critical.refine(narrow, red.point, "newton", max_iter=50).converged
+    plain = critical.refine(land, P, "descent", max_iter=5)
+    r = critical.refine(land, P, "descent", max_iter=5, reduce=True)
+    assert not plain.converged.any() and r.converged.all() and (r.status == "reduced").all()
+    assert (r.loss < 1e-28).all()
+    c = critical.classify(land, r.points, global_loss=0.0)
+    assert (c.label == "global_min").all() and (c.level == 3).all() and (c.margin > 1).all()
+    assert sym.match_teacher(sym.reduce(land, r.points[0]).point, ts.teacher_params, tol=1e-8)

@@ -153,6 +153,39 @@ def test_the_teacher_ends_as_a_matched_global_minimum(tmp_path):
     np.testing.assert_array_equal(res[5].match_teacher[0], [0, 1, 2, 2, 3])
 
 
+def test_runs_sliding_towards_a_level3_global_minimum_are_global_minima(tmp_path):
+    # width 7: teacher neuron 2 split into three copies 1e-2 / 1e-3 apart plus a neuron with zero
+    # outgoing weights; refinement is still sliding after 5 descent steps, the reduction jump
+    # lands on the exactly symmetric point, a level-3 global minimum matched to the teacher
+    ts = fl.datasets.teacher_student()
+    wide, w = split_neuron(ts.teacher, ts.teacher_params, 2, (0.2, 0.3, 0.5))
+    (W, _), (A, _) = wide.unflatten(w)
+    rng = np.random.default_rng(0)
+    starts = []
+    for d in (1e-2, 1e-3):
+        u1, u2 = rng.standard_normal((2, 2))
+        W7 = np.vstack([W, rng.standard_normal(2)])
+        W7[2:5] += d * np.array([u1, u2, -(0.2 * u1 + 0.3 * u2) / 0.5])
+        starts.append(ts.student(7).flatten([(W7, None), (np.hstack([A, [[0.0]]]), None)]))
+    res = teacher_student(
+        widths=(7,),
+        runs=2,
+        steps=1,
+        lr=1e-14,
+        refine_iter=5,
+        eps=(),
+        starts={7: np.array(starts)},
+        out_dir=tmp_path,
+        figures=False,
+        **QUIET,
+    )
+    w7 = res[7]
+    assert list(w7.refine_status) == ["reduced", "reduced"]
+    assert list(w7.outcome) == ["global_min", "global_min"] and w7.matched.all()
+    assert w7.level.tolist() == [3, 3] and w7.level_counts["global_min"] == {3: 2}
+    assert (w7.loss < 1e-28).all()
+
+
 def test_descent_reaches_the_rounding_floor_near_the_teacher():
     ts = fl.datasets.teacher_student()
     land = fl.Landscape(ts.teacher, ts.data)

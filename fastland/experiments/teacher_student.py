@@ -37,9 +37,10 @@ Phases
      iterations) with ``reduce=True``, which moves points still descending
      towards a split-neuron manifold (where the loss is quartic in the
      copies' spread and second-order steps converge only linearly) onto the
-     exactly symmetric critical point that reduction, a Newton solve in the
-     narrow network and the map back give, when that point is critical and
-     its loss is not higher. The descent continues downhill from where
+     exactly symmetric critical point that reduction, a Newton solve (or,
+     where Newton does not converge, a descent) in the narrow network and
+     the map back give, when that point is critical and its loss is not
+     higher. The descent continues downhill from where
      training stopped, which need not be where a longer training would have
      ended (see above).
    - ``"newton"``: :func:`fastland.critical.refine` with Newton on
@@ -79,7 +80,11 @@ Outcome per run (the counts the seed asks for)
   1e-4 while the largest outgoing weight keeps growing (``outgoing_growth``,
   the ratio of ``max_outgoing`` after and before refinement, is typically
   2-4 after 150 iterations and grows linearly with more), and runs still
-  descending slowly towards a zero-loss manifold (loss 1e-15 to 1e-6).
+  descending slowly towards a zero-loss manifold (loss 1e-15 to 1e-6)
+  that no reduction of the end point leads to. Valleys are not a separate
+  outcome: a window of descent with the outgoing weight growing and the
+  loss decreasing monotonically does not prove one (some such runs later
+  turn and descend to losses below 1e-7).
 - ``"diverged"``: training produced non-finite values.
 
 Initialisation
