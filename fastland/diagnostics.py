@@ -70,9 +70,7 @@ def _as_draws(x, *, min_chains: int, min_draws: int = _MIN_DRAWS) -> tuple[np.nd
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"x: expected a real numeric array, got dtype {arr.dtype}")
     if arr.ndim < 2:
-        raise ValueError(
-            f"x: expected an array of shape (chain, draw) or (chain, draw, *param), got shape {arr.shape}"
-        )
+        raise ValueError(f"x: expected an array of shape (chain, draw) or (chain, draw, *param), got shape {arr.shape}")
     n_chain, n_draw = arr.shape[:2]
     if n_chain < min_chains:
         raise ValueError(f"x: expected at least {min_chains} chains (axis 0), got shape {arr.shape}")

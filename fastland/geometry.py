@@ -332,9 +332,7 @@ def minima_plane(
     # pre-image error on a subsample (kernel ridge pre-image, as scikit-learn fits it)
     rng = np.random.default_rng(seed)
     sub = rng.choice(n, size=min(1000, n), replace=False)
-    kp = KernelPCA(
-        n_components=kernel_dims, kernel="rbf", gamma=gamma, fit_inverse_transform=True, random_state=seed
-    )
+    kp = KernelPCA(n_components=kernel_dims, kernel="rbf", gamma=gamma, fit_inverse_transform=True, random_state=seed)
     Xs = X[sub]
     rec = kp.inverse_transform(kp.fit_transform(Xs))
     spread = float(((Xs - Xs.mean(axis=0)) ** 2).sum(axis=1).mean())
@@ -355,12 +353,30 @@ def minima_plane(
     else:
         null_mean = null_q95 = param_null = float("nan")
     return MinimaPlane(
-        indices=flat, loss=losses, embedding=emb, gamma=gamma, kernel_method=method,
-        kernel_captured=captured, kernel_error=1.0 - captured, reconstruction_error=recon,
-        kernel_offdiag_mean=offdiag, degenerate=degenerate, threshold=threshold, low=low, enough=enough,
-        explained=explained, null_explained=null_mean, null_q95=null_q95, coords=coords,
-        centre_kernel=centre_k, basis_kernel=basis_k, param_explained=param_explained,
-        param_null_explained=param_null, centre_param=centre_p, basis_param=basis_p, messages=messages,
+        indices=flat,
+        loss=losses,
+        embedding=emb,
+        gamma=gamma,
+        kernel_method=method,
+        kernel_captured=captured,
+        kernel_error=1.0 - captured,
+        reconstruction_error=recon,
+        kernel_offdiag_mean=offdiag,
+        degenerate=degenerate,
+        threshold=threshold,
+        low=low,
+        enough=enough,
+        explained=explained,
+        null_explained=null_mean,
+        null_q95=null_q95,
+        coords=coords,
+        centre_kernel=centre_k,
+        basis_kernel=basis_k,
+        param_explained=param_explained,
+        param_null_explained=param_null,
+        centre_param=centre_p,
+        basis_param=basis_p,
+        messages=messages,
     )
 
 
@@ -532,8 +548,10 @@ def find_minima(
         raise ValueError("points: no point below the threshold to start from")
     canon = canonical_form(land.net, P)
     k = min(check_int("n_clusters", n_clusters, 1), P.shape[0])
-    labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(canon) if k > 1 else np.zeros(
-        P.shape[0], dtype=int
+    labels = (
+        KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(canon)
+        if k > 1
+        else np.zeros(P.shape[0], dtype=int)
     )
     starts = []
     for c in range(k):
@@ -548,7 +566,11 @@ def find_minima(
     ends, end_loss, end_grad = [], [], []
     for i in starts:
         res = optimize.minimize(
-            fun, canon[i], jac=True, method="L-BFGS-B", bounds=bounds,
+            fun,
+            canon[i],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
             options={"gtol": gtol, "ftol": 1e-15, "maxiter": 20_000},
         )
         g = land.grad(res.x)
@@ -570,9 +592,7 @@ def find_minima(
             reps.append(int(j))
             counts.append(1)
     pts = np.array([ends[r] for r in reps])
-    on_boundary = (
-        np.zeros(len(reps), dtype=bool) if box is None else np.any(np.abs(pts) >= box * (1 - 1e-12), axis=1)
-    )
+    on_boundary = np.zeros(len(reps), dtype=bool) if box is None else np.any(np.abs(pts) >= box * (1 - 1e-12), axis=1)
     return Minima(
         points=pts,
         loss=np.array([end_loss[r] for r in reps]),

@@ -39,8 +39,7 @@ def targets_for(net: MLP, data: Dataset) -> np.ndarray:
             return T
         if y.shape[1] != net.n_out or np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0):
             raise ValueError(
-                f"y: expected (N,) labels or (N, {net.n_out}) rows of probabilities summing to 1, "
-                f"got shape {y.shape}"
+                f"y: expected (N,) labels or (N, {net.n_out}) rows of probabilities summing to 1, got shape {y.shape}"
             )
         return np.ascontiguousarray(y, dtype=float)
     if net.loss == "bce":
@@ -102,10 +101,7 @@ class Landscape:
         return self.net.n_params
 
     def __repr__(self) -> str:
-        return (
-            f"Landscape({self.net!r}, {self.data!r}, weight_decay={self.weight_decay}, "
-            f"dtype={self.dtype.name!r})"
-        )
+        return f"Landscape({self.net!r}, {self.data!r}, weight_decay={self.weight_decay}, dtype={self.dtype.name!r})"
 
     # ------------------------------------------------------------------ helpers
     def _batch(self, w, name: str = "w") -> tuple[np.ndarray, bool]:
@@ -189,9 +185,7 @@ class Landscape:
         if self._serial(W.shape[0]):
             _mlp.gauss_newton_one(self._arch, W[0], self._X, self._T, self.weight_decay, out[0])
         else:
-            _mlp.gauss_newton_batch(
-                self._arch, W, self._X, self._T, self.weight_decay, self._split(W.shape[0]), out
-            )
+            _mlp.gauss_newton_batch(self._arch, W, self._X, self._T, self.weight_decay, self._split(W.shape[0]), out)
         return out[0] if single else out
 
     def predict(self, w) -> np.ndarray:

@@ -167,9 +167,7 @@ class MLP:
         return np.concatenate(parts)
 
     # ---------------------------------------------------------------- initialising
-    def init(
-        self, n: int | None = None, method: str = "glorot", scale: float = 1.0, seed: int = 0
-    ) -> np.ndarray:
+    def init(self, n: int | None = None, method: str = "glorot", scale: float = 1.0, seed: int = 0) -> np.ndarray:
         """Random parameter vectors.
 
         Parameters

@@ -218,8 +218,16 @@ def _note(ax, text: str, loc: str = "upper left") -> None:
     """Write a small text box in a corner of the axes."""
     x, ha = (0.02, "left") if "left" in loc else (0.98, "right")
     y, va = (0.98, "top") if "upper" in loc else (0.02, "bottom")
-    ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize="small",
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"})
+    ax.text(
+        x,
+        y,
+        text,
+        transform=ax.transAxes,
+        ha=ha,
+        va=va,
+        fontsize="small",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
+    )
 
 
 def _angle_title(angle) -> str:
@@ -253,9 +261,7 @@ def _class_labels(d: Dataset) -> np.ndarray | None:
     if y.ndim == 2 and y.shape[1] > 1:
         if np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):  # one-hot
             return y.argmax(axis=1)
-        raise ValueError(
-            f"data: expected class labels or one real target per point, got y of shape {y.shape}"
-        )
+        raise ValueError(f"data: expected class labels or one real target per point, got y of shape {y.shape}")
     try:
         labels = d.class_labels()
     except ValueError:
@@ -281,8 +287,15 @@ def _dataset_panel(ax, d: Dataset, title: str, target_scale=None, adjustable: st
     if labels is not None:
         for k in np.unique(labels):
             sel = labels == k
-            ax.scatter(d.X[sel, 0], d.X[sel, 1], s=size, color=f"C{int(k) % 10}",
-                       edgecolors="black", linewidths=0.4, label=f"class {int(k)} ({int(sel.sum())})")
+            ax.scatter(
+                d.X[sel, 0],
+                d.X[sel, 1],
+                s=size,
+                color=f"C{int(k) % 10}",
+                edgecolors="black",
+                linewidths=0.4,
+                label=f"class {int(k)} ({int(sel.sum())})",
+            )
         ax.legend(fontsize="small", loc="best")
     else:
         y = d.y.ravel()
@@ -329,8 +342,7 @@ def dataset(data, ax=None, title: str | None = None, path=None):
     return _finish(fig, path)
 
 
-def datasets_by_angle(datasets: Mapping, path=None, fig=None, ncols: int | None = None,
-                      title: str | None = None):
+def datasets_by_angle(datasets: Mapping, path=None, fig=None, ncols: int | None = None, title: str | None = None):
     """One panel per rotation angle (seed 001, Figure 1).
 
     Parameters
@@ -405,8 +417,9 @@ def _minima_panel(ax, checked: tuple, title, vmin=None, vmax=None):
     if lv is None:
         ax.scatter(c[:, 0], c[:, 1], s=10, color="C0", alpha=0.7, linewidths=0)
     else:
-        mappable = ax.scatter(c[:, 0], c[:, 1], c=lv, s=10, cmap="viridis", vmin=vmin, vmax=vmax,
-                              alpha=0.8, linewidths=0)
+        mappable = ax.scatter(
+            c[:, 0], c[:, 1], c=lv, s=10, cmap="viridis", vmin=vmin, vmax=vmax, alpha=0.8, linewidths=0
+        )
     lines = [f"{c.shape[0]} points"]
     if etext:
         lines.append(etext)
@@ -426,8 +439,7 @@ def _minima_panel(ax, checked: tuple, title, vmin=None, vmax=None):
     return mappable
 
 
-def minima_map(coords, loss=None, ax=None, title: str | None = None, explained=None, null=None,
-               path=None):
+def minima_map(coords, loss=None, ax=None, title: str | None = None, explained=None, null=None, path=None):
     """2-D map of the good minima, coloured by loss (seed 001, Figure 2).
 
     Parameters
@@ -480,13 +492,11 @@ def _unpack_map(angle, entry) -> tuple:
     if isinstance(entry, np.ndarray):
         return (entry, None, None, None)
     raise ValueError(
-        f"maps[{angle!r}]: expected a tuple (coords, loss, explained, null) or a dict, "
-        f"got {type(entry).__name__}"
+        f"maps[{angle!r}]: expected a tuple (coords, loss, explained, null) or a dict, got {type(entry).__name__}"
     )
 
 
-def minima_maps_by_angle(maps: Mapping, path=None, fig=None, ncols: int | None = None,
-                         title: str | None = None):
+def minima_maps_by_angle(maps: Mapping, path=None, fig=None, ncols: int | None = None, title: str | None = None):
     """One minima map per rotation angle, with a shared colour scale (seed 001, Figure 2).
 
     Parameters
@@ -539,8 +549,9 @@ def _is_run(obj) -> bool:
     return hasattr(obj, "draws") and hasattr(obj, "loss")
 
 
-def loss_histogram(loss, threshold: float | None = None, ax=None, log: bool = True, path=None,
-                   bins: int = 60, title: str | None = None):
+def loss_histogram(
+    loss, threshold: float | None = None, ax=None, log: bool = True, path=None, bins: int = 60, title: str | None = None
+):
     """Histogram of the sampled loss, with the low-loss threshold.
 
     Parameters
@@ -600,12 +611,10 @@ def loss_histogram(loss, threshold: float | None = None, ax=None, log: bool = Tr
     fig, ax = _single(ax, path, (6.0, 4.2))
     if log:
         ax.set_xscale("log")
-    ax.hist(shown, bins=edges, histtype="stepfilled", color="C0", alpha=0.6, edgecolor="C0",
-            label="loss values")
+    ax.hist(shown, bins=edges, histtype="stepfilled", color="C0", alpha=0.6, edgecolor="C0", label="loss values")
     if threshold is not None:
         share = float(np.mean(v < threshold))
-        ax.axvline(threshold, color="C3", linestyle="--",
-                   label=f"threshold {threshold:g}: {share:.1%} below")
+        ax.axvline(threshold, color="C3", linestyle="--", label=f"threshold {threshold:g}: {share:.1%} below")
     ax.legend(fontsize="small")
     if n_zero:
         _note(ax, f"{n_zero} values of 0 in the lowest bin", loc="upper right")
@@ -625,8 +634,7 @@ def _as_lazy(name: str, x):
         raise ValueError(f"{name}: expected an array (chain, draw[, param]) or a Run") from None
 
 
-def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points: int = 5000,
-          title: str | None = None):
+def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points: int = 5000, title: str | None = None):
     """Trace plots of a few chains for a few parameters (and the loss of a run).
 
     Only the plotted chains, parameters and (thinned) draws are read, e.g.
@@ -683,9 +691,7 @@ def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points:
         except TypeError:
             ok = False
         if not ok or len(set(ids)) != len(ids) or not all(-C <= c < C for c in ids):
-            raise ValueError(
-                f"chains: expected a count >= 1 or distinct chain indices in [0, {C}), got {chains!r}"
-            )
+            raise ValueError(f"chains: expected a count >= 1 or distinct chain indices in [0, {C}), got {chains!r}")
         chain_ids = [c % C for c in ids]
         chain_sel = np.array(chain_ids, dtype=np.intp)
 
@@ -693,8 +699,11 @@ def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points:
         P = int(draws.shape[2])
         plist = [params] if isinstance(params, numbers.Integral) else params
         try:
-            ok = (not isinstance(plist, str | bytes) and len(plist) > 0
-                  and all(isinstance(j, numbers.Integral) and not isinstance(j, bool) for j in plist))
+            ok = (
+                not isinstance(plist, str | bytes)
+                and len(plist) > 0
+                and all(isinstance(j, numbers.Integral) and not isinstance(j, bool) for j in plist)
+            )
         except TypeError:
             ok = False
         if not ok or not all(-P <= j < P for j in plist):
@@ -726,8 +735,14 @@ def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points:
         if ax is not None or a is axes[-1]:  # a new figure shares the x axis: label the bottom only
             a.set_xlabel("draw")
     if len(chain_ids) <= 10:  # above the first panel, right of its title
-        axes[0].legend(fontsize="x-small", ncols=min(len(chain_ids), 5), loc="lower right",
-                       bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.1)
+        axes[0].legend(
+            fontsize="x-small",
+            ncols=min(len(chain_ids), 5),
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            frameon=False,
+            borderaxespad=0.1,
+        )
     every = "every draw" if stride == 1 else f"every {stride}th draw"
     if ax is None:
         fig.suptitle(title or f"Trace plots ({len(chain_ids)} of {C} chains, {every})")
@@ -748,8 +763,12 @@ def _summary_table(obj, max_draws: int) -> dict:
         C = int(x.shape[0])
         m = len(range(0, n, stride))
         q = max(1, (64 * 2**20) // (8 * max(C * m, 1)))  # read at most ~64 MiB at a time
-        parts = [diag.summary(np.asarray(x[:, ::stride, j:j + q], dtype=float),
-                              names=[f"w[{i}]" for i in range(j, min(j + q, P))]) for j in range(0, P, q)]
+        parts = [
+            diag.summary(
+                np.asarray(x[:, ::stride, j : j + q], dtype=float), names=[f"w[{i}]" for i in range(j, min(j + q, P))]
+            )
+            for j in range(0, P, q)
+        ]
         return {k: np.concatenate([p[k] for p in parts]) for k in ("name", "rhat", "ess_bulk", "ess_tail")}
 
     if isinstance(obj, Mapping):
@@ -764,31 +783,38 @@ def _summary_table(obj, max_draws: int) -> dict:
             cols[k] = a
         n = cols["rhat"].size
         if any(a.size != n for a in cols.values()):
-            raise ValueError("summary: expected columns rhat, ess_bulk, ess_tail of equal length, got "
-                             + ", ".join(f"{k}: {a.size}" for k, a in cols.items()))
+            raise ValueError(
+                "summary: expected columns rhat, ess_bulk, ess_tail of equal length, got "
+                + ", ".join(f"{k}: {a.size}" for k, a in cols.items())
+            )
         names = obj.get("name")
-        cols["name"] = (np.array([f"x[{i}]" for i in range(n)]) if names is None
-                        else np.asarray(names, dtype=str).ravel())
+        cols["name"] = (
+            np.array([f"x[{i}]" for i in range(n)]) if names is None else np.asarray(names, dtype=str).ravel()
+        )
         if cols["name"].size != n:
             raise ValueError(f"summary: expected {n} names, got {cols['name'].size}")
         return cols
     if _is_run(obj):
         t = thinned_summary(_as_lazy("summary", obj.draws), None)
         tl = thinned_summary(_as_lazy("summary", obj.loss), "loss")
-        return {k: np.concatenate([np.asarray(t[k]), np.asarray(tl[k])]) for k in ("name", "rhat", "ess_bulk",
-                                                                                    "ess_tail")}
+        return {
+            k: np.concatenate([np.asarray(t[k]), np.asarray(tl[k])]) for k in ("name", "rhat", "ess_bulk", "ess_tail")
+        }
     if hasattr(obj, "rows") and hasattr(obj, "rhat_max"):
-        raise ValueError("summary: a RunSummary holds only maxima; pass the Run itself or "
-                         "fastland.diagnostics.summary(draws)")
+        raise ValueError(
+            "summary: a RunSummary holds only maxima; pass the Run itself or fastland.diagnostics.summary(draws)"
+        )
     x = _as_lazy("summary", obj)
     if x.ndim not in (2, 3):
-        raise ValueError(f"summary: expected a summary dict, a Run or draws (chain, draw[, param]), "
-                         f"got shape {x.shape}")
+        raise ValueError(
+            f"summary: expected a summary dict, a Run or draws (chain, draw[, param]), got shape {x.shape}"
+        )
     return thinned_summary(x, None)
 
 
-def diagnostics(summary, ax=None, path=None, max_draws: int = 4000, ess_ref: float | None = 400.0,
-                title: str | None = None):
+def diagnostics(
+    summary, ax=None, path=None, max_draws: int = 4000, ess_ref: float | None = 400.0, title: str | None = None
+):
     """R-hat and bulk / tail ESS per parameter, in two panels.
 
     Parameters
@@ -840,8 +866,7 @@ def diagnostics(summary, ax=None, path=None, max_draws: int = 4000, ess_ref: flo
     if (ok & ~bad).any():
         ax_r.scatter(idx[ok & ~bad], rhat[ok & ~bad], s=18, color="C0", label="R-hat ≤ 1.01")
     if bad.any():
-        ax_r.scatter(idx[bad], rhat[bad], s=22, color="C3", marker="D",
-                     label=f"R-hat > 1.01 ({int(bad.sum())})")
+        ax_r.scatter(idx[bad], rhat[bad], s=22, color="C3", marker="D", label=f"R-hat > 1.01 ({int(bad.sum())})")
     if not ok.any():
         _note(ax_r, "R-hat needs at least 2 chains")
     ax_r.legend(fontsize="small", loc="best")
@@ -884,8 +909,9 @@ def _ordered_labels(found) -> list[str]:
     return [k for k in CLASS_COLORS if k in found] + [k for k in found if k not in CLASS_COLORS]
 
 
-def eigenvalue_vs_loss(min_eig, loss=None, labels=None, ax=None, path=None, title: str | None = None,
-                       linthresh: float | None = None):
+def eigenvalue_vs_loss(
+    min_eig, loss=None, labels=None, ax=None, path=None, title: str | None = None, linthresh: float | None = None
+):
     """Smallest Hessian eigenvalue against the loss, coloured by class (seed 004).
 
     Parameters
@@ -951,8 +977,9 @@ def eigenvalue_vs_loss(min_eig, loss=None, labels=None, ax=None, path=None, titl
         colors = _class_colors(order)
         for k in order:
             sel = lab == k
-            ax.scatter(lv[sel], e[sel], s=14, color=colors[k], alpha=0.75, linewidths=0,
-                       label=f"{k} ({int(sel.sum())})")
+            ax.scatter(
+                lv[sel], e[sel], s=14, color=colors[k], alpha=0.75, linewidths=0, label=f"{k} ({int(sel.sum())})"
+            )
         ax.legend(fontsize="small", loc="best")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=linthresh)
@@ -1030,8 +1057,16 @@ def class_counts(counts: Mapping, ax=None, path=None, normalize: bool = False, t
     return _finish(fig, path)
 
 
-def neurons(student_W, teacher_W=None, student_a=None, teacher_a=None, ax=None, path=None,
-            title: str | None = None, mirror: bool = False):
+def neurons(
+    student_W,
+    teacher_W=None,
+    student_a=None,
+    teacher_a=None,
+    ax=None,
+    path=None,
+    title: str | None = None,
+    mirror: bool = False,
+):
     """Incoming weight vectors of a student's neurons against the teacher's (seed 004).
 
     Each hidden neuron is a point in the input plane (its incoming weights
@@ -1080,21 +1115,49 @@ def neurons(student_W, teacher_W=None, student_a=None, teacher_a=None, ax=None, 
     ax.axhline(0, color="0.8", lw=0.8, zorder=0)
     ax.axvline(0, color="0.8", lw=0.8, zorder=0)
     if T is not None and mirror:
-        ax.scatter(-T[:, 0], -T[:, 1], marker="x", s=90, color="0.65", linewidths=2,
-                   label="−teacher (σ(−z) = 1 − σ(z))", zorder=2)
+        ax.scatter(
+            -T[:, 0],
+            -T[:, 1],
+            marker="x",
+            s=90,
+            color="0.65",
+            linewidths=2,
+            label="−teacher (σ(−z) = 1 − σ(z))",
+            zorder=2,
+        )
     if sa is None:
-        ax.scatter(S[:, 0], S[:, 1], s=50, color="C0", edgecolors="black", linewidths=0.5,
-                   label=f"student ({m})", zorder=3)
+        ax.scatter(
+            S[:, 0], S[:, 1], s=50, color="C0", edgecolors="black", linewidths=0.5, label=f"student ({m})", zorder=3
+        )
     else:
         amax = max(float(np.abs(sa).max()), float(np.abs(ta).max()) if ta is not None else 0.0)
         amax = amax if amax > 0 else 1.0
         sizes = 25.0 + 175.0 * np.abs(sa) / amax
-        sc = ax.scatter(S[:, 0], S[:, 1], s=sizes, c=sa, cmap="coolwarm", vmin=-amax, vmax=amax,
-                        edgecolors="black", linewidths=0.5, label=f"student ({m})", zorder=3)
+        sc = ax.scatter(
+            S[:, 0],
+            S[:, 1],
+            s=sizes,
+            c=sa,
+            cmap="coolwarm",
+            vmin=-amax,
+            vmax=amax,
+            edgecolors="black",
+            linewidths=0.5,
+            label=f"student ({m})",
+            zorder=3,
+        )
         ax.figure.colorbar(sc, ax=ax, label="outgoing weight a")
     if T is not None:
-        ax.scatter(T[:, 0], T[:, 1], marker="x", s=120, color="black", linewidths=2.5,
-                   label=f"teacher ({T.shape[0]})", zorder=4)
+        ax.scatter(
+            T[:, 0],
+            T[:, 1],
+            marker="x",
+            s=120,
+            color="black",
+            linewidths=2.5,
+            label=f"teacher ({T.shape[0]})",
+            zorder=4,
+        )
         if ta is not None:
             for (x, y), a in zip(T, ta, strict=True):
                 ax.annotate(f"a={a:+g}", (x, y), xytext=(6, 6), textcoords="offset points", fontsize="small")
@@ -1166,8 +1229,9 @@ def eps_sweep(eps, losses=None, ax=None, path=None, baseline: float | None = Non
         ax.fill_between(e, L.min(axis=1), L.max(axis=1), color="C0", alpha=0.12, lw=0, label="min–max")
         q1, q3 = np.quantile(L, [0.25, 0.75], axis=1)
         ax.fill_between(e, q1, q3, color="C0", alpha=0.3, lw=0, label="25–75 %")
-        ax.scatter(np.repeat(e, tries), L.ravel(), s=8, color="0.3", alpha=0.4, linewidths=0,
-                   label=f"tries ({tries} per ε)")
+        ax.scatter(
+            np.repeat(e, tries), L.ravel(), s=8, color="0.3", alpha=0.4, linewidths=0, label=f"tries ({tries} per ε)"
+        )
         ax.plot(e, np.median(L, axis=1), "o-", color="C0", label="median")
     if baseline is not None and baseline > 0:
         ax.axhline(baseline, color="C3", ls="--", lw=1, label=f"unperturbed ({baseline:.3g})")
@@ -1183,8 +1247,17 @@ def eps_sweep(eps, losses=None, ax=None, path=None, baseline: float | None = Non
 
 
 # ------------------------------------------------------------------------------ generic
-def series(x, ys: Mapping, xlabel: str, ylabel: str, logy: bool = False, ax=None, path=None,
-           title: str | None = None, logx: bool = False):
+def series(
+    x,
+    ys: Mapping,
+    xlabel: str,
+    ylabel: str,
+    logy: bool = False,
+    ax=None,
+    path=None,
+    title: str | None = None,
+    logx: bool = False,
+):
     """Plot lines, one per labelled series (a generic plot for experiment reports).
 
     Parameters

@@ -149,9 +149,7 @@ def _normalize_attrs(attrs, name: str = "attrs") -> dict:
     try:
         text = json.dumps(dict(attrs), default=_json_default)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name}: expected JSON-able values (numbers, strings, lists, dicts): {exc}"
-        ) from None
+        raise ValueError(f"{name}: expected JSON-able values (numbers, strings, lists, dicts): {exc}") from None
     return json.loads(text)
 
 
@@ -165,8 +163,7 @@ def _plain_attr(value):
         return np.int64(value) if -(2**63) <= value < 2**63 else None
     if isinstance(value, float):
         return np.float64(value)
-    if isinstance(value, list) and value and all(isinstance(v, int | float) and not isinstance(v, bool)
-                                                 for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
         try:
             return np.asarray(value, dtype=np.int64 if all(isinstance(v, int) for v in value) else np.float64)
         except OverflowError:
@@ -421,8 +418,13 @@ class MemoryBackend(_Backend):
     def landscape_data(self) -> dict:
         """Model spec, X, y, weight_decay and dtype of the sampled landscape."""
         d = self._landscape
-        return {"model": dict(d["model"]), "X": d["X"].copy(), "y": d["y"].copy(),
-                "weight_decay": d["weight_decay"], "dtype": d["dtype"]}
+        return {
+            "model": dict(d["model"]),
+            "X": d["X"].copy(),
+            "y": d["y"].copy(),
+            "weight_decay": d["weight_decay"],
+            "dtype": d["dtype"],
+        }
 
     def close(self) -> None:
         """Mark the backend closed (the arrays stay readable)."""
@@ -450,12 +452,24 @@ def _lookup3(data: bytes) -> int:
         a = (a + int.from_bytes(data[i : i + 4], "little")) & _M32
         b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _M32
         c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _M32
-        a = (a - c) & _M32; a ^= _rot(c, 4); c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32; b ^= _rot(a, 6); a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32; c ^= _rot(b, 8); b = (b + a) & _M32  # noqa: E702
-        a = (a - c) & _M32; a ^= _rot(c, 16); c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32; b ^= _rot(a, 19); a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32; c ^= _rot(b, 4); b = (b + a) & _M32  # noqa: E702
+        a = (a - c) & _M32
+        a ^= _rot(c, 4)
+        c = (c + b) & _M32  # noqa: E702
+        b = (b - a) & _M32
+        b ^= _rot(a, 6)
+        a = (a + c) & _M32  # noqa: E702
+        c = (c - b) & _M32
+        c ^= _rot(b, 8)
+        b = (b + a) & _M32  # noqa: E702
+        a = (a - c) & _M32
+        a ^= _rot(c, 16)
+        c = (c + b) & _M32  # noqa: E702
+        b = (b - a) & _M32
+        b ^= _rot(a, 19)
+        a = (a + c) & _M32  # noqa: E702
+        c = (c - b) & _M32
+        c ^= _rot(b, 4)
+        b = (b + a) & _M32  # noqa: E702
         n -= 12
         i += 12
     if n == 0:
@@ -464,13 +478,20 @@ def _lookup3(data: bytes) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & _M32
     b = (b + int.from_bytes(tail[4:8], "little")) & _M32
     c = (c + int.from_bytes(tail[8:12], "little")) & _M32
-    c ^= b; c = (c - _rot(b, 14)) & _M32  # noqa: E702
-    a ^= c; a = (a - _rot(c, 11)) & _M32  # noqa: E702
-    b ^= a; b = (b - _rot(a, 25)) & _M32  # noqa: E702
-    c ^= b; c = (c - _rot(b, 16)) & _M32  # noqa: E702
-    a ^= c; a = (a - _rot(c, 4)) & _M32  # noqa: E702
-    b ^= a; b = (b - _rot(a, 14)) & _M32  # noqa: E702
-    c ^= b; c = (c - _rot(b, 24)) & _M32  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 14)) & _M32  # noqa: E702
+    a ^= c
+    a = (a - _rot(c, 11)) & _M32  # noqa: E702
+    b ^= a
+    b = (b - _rot(a, 25)) & _M32  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 16)) & _M32  # noqa: E702
+    a ^= c
+    a = (a - _rot(c, 4)) & _M32  # noqa: E702
+    b ^= a
+    b = (b - _rot(a, 14)) & _M32  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 24)) & _M32  # noqa: E702
     return c
 
 
@@ -701,8 +722,7 @@ class HDF5Backend(_Backend):
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             raise ValueError(
-                f"path: {path!r} already exists; pass resume=True to continue that run, "
-                f"or choose a new file name"
+                f"path: {path!r} already exists; pass resume=True to continue that run, or choose a new file name"
             ) from None
         except OSError as exc:
             raise ValueError(f"path: cannot create {path!r}: {exc.strerror}") from None
@@ -710,8 +730,7 @@ class HDF5Backend(_Backend):
         try:
             locked = _lock_writer(fd, path)
             f = h5py.File(path, "w", libver="latest", rdcc_nbytes=0)
-            cls._build(f, n_chains, n_params, dtype, land, settings, stat_dtypes, state_specs,
-                       compression, chunk_draws)
+            cls._build(f, n_chains, n_params, dtype, land, settings, stat_dtypes, state_specs, compression, chunk_draws)
             self = cls._from_file(f, path, "a", fd, locked)
             self.start_swmr()
         except BaseException:
@@ -739,15 +758,18 @@ class HDF5Backend(_Backend):
             _create_scale(g, "draw", None, cd)
             if with_param:
                 _create_scale(g, "param", P)
-        w = post.create_dataset("w", shape=(C, 0, P), maxshape=(C, None, P), chunks=(1, cd, P),
-                                dtype=dtype, fill_time="never", **comp)
+        w = post.create_dataset(
+            "w", shape=(C, 0, P), maxshape=(C, None, P), chunks=(1, cd, P), dtype=dtype, fill_time="never", **comp
+        )
         _attach(w, post["chain"], post["draw"], post["param"])
-        loss = post.create_dataset("loss", shape=(C, 0), maxshape=(C, None), chunks=(1, cd),
-                                   dtype=np.float64, fill_time="never", **comp)
+        loss = post.create_dataset(
+            "loss", shape=(C, 0), maxshape=(C, None), chunks=(1, cd), dtype=np.float64, fill_time="never", **comp
+        )
         _attach(loss, post["chain"], post["draw"])
         for name, dt in stat_dtypes.items():
-            ds = ss.create_dataset(name, shape=(C, 0), maxshape=(C, None), chunks=(1, cd), dtype=dt,
-                                   fill_time="never", **comp)
+            ds = ss.create_dataset(
+                name, shape=(C, 0), maxshape=(C, None), chunks=(1, cd), dtype=dt, fill_time="never", **comp
+            )
             _attach(ds, ss["chain"], ss["draw"])
 
         lg = f.create_group("landscape")
@@ -1137,9 +1159,7 @@ def _plan(key, shape: tuple[int, ...]):
             a = np.asarray(k)
             if a.dtype == bool:
                 if a.shape != (size,):
-                    raise IndexError(
-                        f"boolean index for axis {axis}: expected shape ({size},), got {a.shape}"
-                    )
+                    raise IndexError(f"boolean index for axis {axis}: expected shape ({size},), got {a.shape}")
                 a = np.flatnonzero(a)
             elif a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
                 raise IndexError(
@@ -1310,9 +1330,7 @@ class Run:
 
     def __init__(self, backend: HDF5Backend | MemoryBackend) -> None:
         if not isinstance(backend, _Backend):
-            raise ValueError(
-                f"backend: expected an HDF5Backend or MemoryBackend, got {type(backend).__name__}"
-            )
+            raise ValueError(f"backend: expected an HDF5Backend or MemoryBackend, got {type(backend).__name__}")
         self.backend = backend
         self.path = backend.path
 
@@ -1361,8 +1379,9 @@ class Run:
         from .model import MLP
 
         d = self.backend.landscape_data()
-        return Landscape(MLP.from_spec(d["model"]), Dataset(d["X"], d["y"]),
-                         weight_decay=d["weight_decay"], dtype=d["dtype"])
+        return Landscape(
+            MLP.from_spec(d["model"]), Dataset(d["X"], d["y"]), weight_decay=d["weight_decay"], dtype=d["dtype"]
+        )
 
     def summary(self, max_draws: int = 4000, max_bytes: int = 64 * 2**20) -> RunSummary:
         """Convergence diagnostics of the loss and the parameters.
@@ -1418,21 +1437,24 @@ class Run:
 
         loss = np.asarray(self.loss[:, ::stride], dtype=np.float64)
         q = max(1, max_bytes // (8 * C * m))
-        param_parts = (
-            np.asarray(self.draws[:, ::stride, j : j + q], dtype=np.float64) for j in range(0, P, q)
-        )
+        param_parts = (np.asarray(self.draws[:, ::stride, j : j + q], dtype=np.float64) for j in range(0, P, q))
         rows = {"loss": diagnose([loss]), "params": diagnose(param_parts)}
         levels = (0.05, 0.25, 0.5, 0.75, 0.95)
         quantiles = dict(zip(levels, (float(v) for v in np.quantile(loss, levels)), strict=True))
         vals = list(rows.values())
         return RunSummary(
-            n_chains=C, n_draws=n, n_params=P, stride=stride, acceptance=acceptance,
+            n_chains=C,
+            n_draws=n,
+            n_params=P,
+            stride=stride,
+            acceptance=acceptance,
             rhat_max=max(r["rhat_max"] for r in vals),
             ess_bulk_min=min(r["ess_bulk_min"] for r in vals),
             ess_tail_min=min(r["ess_tail_min"] for r in vals),
             clt_pvalue=min(r["clt_pvalue"] for r in vals),
             clt_ok=all(r["clt_ok"] for r in vals),
-            loss_quantiles=quantiles, rows=rows,
+            loss_quantiles=quantiles,
+            rows=rows,
         )
 
     def close(self) -> None:
@@ -1449,8 +1471,7 @@ class Run:
         where = "in memory" if self.path is None else repr(self.path)
         method = self.attrs.get("method")
         extra = f", method={method!r}" if method is not None else ""
-        return (f"Run({where}, chains={self.n_chains}, draws={self.n_draws}, "
-                f"params={self.n_params}{extra})")
+        return f"Run({where}, chains={self.n_chains}, draws={self.n_draws}, params={self.n_params}{extra})"
 
 
 def open_run(path) -> Run:

@@ -313,8 +313,7 @@ def test_hessian_matches_second_order_stencils_of_reference(activation, loss, da
         if pattern is None:
             return True
         return all(
-            all(np.array_equal(a, b) for a, b in zip(relu_pattern(prob, q), pattern, strict=True))
-            for q in points
+            all(np.array_equal(a, b) for a, b in zip(relu_pattern(prob, q), pattern, strict=True)) for q in points
         )
 
     # diagonal: (f(w + h e_i) - 2 f(w) + f(w - h e_i)) / h^2
@@ -425,8 +424,15 @@ def test_results_do_not_depend_on_thread_count(activation, loss, data):
         numba.set_num_threads(threads)
         try:
             results.append(
-                (land.loss(prob.w), land.grad(prob.w), land.hessian(prob.w), land.gauss_newton(prob.w),
-                 land.hvp(prob.w, prob.w), land.hessian(W2), land.gauss_newton(W2))
+                (
+                    land.loss(prob.w),
+                    land.grad(prob.w),
+                    land.hessian(prob.w),
+                    land.gauss_newton(prob.w),
+                    land.hvp(prob.w, prob.w),
+                    land.hessian(W2),
+                    land.gauss_newton(W2),
+                )
             )
         finally:
             numba.set_num_threads(before)

@@ -9,9 +9,21 @@ from fastland.experiments import rotation
 
 
 def test_rotation_tiny_returns_every_field(tmp_path):
-    res = rotation(angles=(0, 90), chains=4, draws=150, thin=2, warmup=50, step=0.3, temperature=0.3,
-                   threshold=0.5, max_points=400, out_dir=tmp_path, figures=False, progress=False,
-                   log=lambda s: None)
+    res = rotation(
+        angles=(0, 90),
+        chains=4,
+        draws=150,
+        thin=2,
+        warmup=50,
+        step=0.3,
+        temperature=0.3,
+        threshold=0.5,
+        max_points=400,
+        out_dir=tmp_path,
+        figures=False,
+        progress=False,
+        log=lambda s: None,
+    )
     assert [a.angle for a in res.angles] == [0.0, 90.0]
     for a in res.angles:
         assert a.plane.indices.size == 400
@@ -65,8 +77,26 @@ def test_demo_refuses_a_non_empty_folder(tmp_path):
 def test_sample_info_geometry_plot_cli(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     path = tmp_path / "r.h5"
-    assert cli.main(["sample", "--out", str(path), "--chains", "4", "--draws", "100", "--warmup", "50",
-                     "--temperature", "0.3", "--thin", "2"]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--out",
+                str(path),
+                "--chains",
+                "4",
+                "--draws",
+                "100",
+                "--warmup",
+                "50",
+                "--temperature",
+                "0.3",
+                "--thin",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert cli.main(["info", str(path)]) == 0
     assert cli.main(["geometry", str(path), "--threshold", "0.5"]) == 0
     assert cli.main(["plot", str(path), "--threshold", "0.5"]) == 0

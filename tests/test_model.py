@@ -34,9 +34,7 @@ def test_structure(cfg):
     bias = cfg.get("bias", True)
     for (o, _), b in net.layer_shapes:
         assert (b == (o,)) if bias else (b is None)
-    assert [s[0] for s in net.layer_shapes] == [
-        (o, i) for i, o in zip(net.widths[:-1], net.widths[1:], strict=True)
-    ]
+    assert [s[0] for s in net.layer_shapes] == [(o, i) for i, o in zip(net.widths[:-1], net.widths[1:], strict=True)]
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)

@@ -64,6 +64,4 @@ def test_every_public_module_declares_existing_names(module):
 
 
 def test_core_modules_are_among_the_public_ones():
-    assert {"fastland.model", "fastland.data", "fastland.landscape", "fastland.datasets"} <= set(
-        _public_modules()
-    )
+    assert {"fastland.model", "fastland.data", "fastland.landscape", "fastland.datasets"} <= set(_public_modules())

@@ -93,22 +93,24 @@ def cases(data, run):
         "datasets_by_angle": lambda p: plot.datasets_by_angle({a: data.rotate(a) for a in (0, 120, 240)}, path=p),
         "minima_map": lambda p: plot.minima_map(*minima(0)[:2], explained=0.9, null=0.11, path=p),
         "minima_map_plain": lambda p: plot.minima_map(minima(0)[0], path=p),
-        "minima_maps_by_angle": lambda p: plot.minima_maps_by_angle({a: minima(a) for a in (0, 120, 240)},
-                                                                    path=p),
+        "minima_maps_by_angle": lambda p: plot.minima_maps_by_angle({a: minima(a) for a in (0, 120, 240)}, path=p),
         "loss_histogram": lambda p: plot.loss_histogram(run.loss, threshold=1.0, path=p),
         "loss_histogram_linear": lambda p: plot.loss_histogram(np.asarray(run.loss), log=False, path=p),
         "trace": lambda p: plot.trace(run, path=p),
         "diagnostics": lambda p: plot.diagnostics(run, path=p),
         "eigenvalue_vs_loss": lambda p: plot.eigenvalue_vs_loss(eig, loss, labels, path=p),
         "class_counts": lambda p: plot.class_counts(
-            {5: {"strict_saddle": 347, "local_min": 100, "global_min": 553}, 4: {"global_min": 1000}}, path=p),
-        "neurons": lambda p: plot.neurons(STUDENT_W, TEACHER_W, np.array([1, -1, 1, -1, 0.3]),
-                                          np.array([1.0, -1, 1, -1]), mirror=True, path=p),
+            {5: {"strict_saddle": 347, "local_min": 100, "global_min": 553}, 4: {"global_min": 1000}}, path=p
+        ),
+        "neurons": lambda p: plot.neurons(
+            STUDENT_W, TEACHER_W, np.array([1, -1, 1, -1, 0.3]), np.array([1.0, -1, 1, -1]), mirror=True, path=p
+        ),
         "neurons_student_only": lambda p: plot.neurons(STUDENT_W, path=p),
         "eps_sweep": lambda p: plot.eps_sweep(eps, sweep, baseline=1e-7, path=p),
         "eps_sweep_1d": lambda p: plot.eps_sweep(eps, sweep[:, 0], path=p),
-        "series": lambda p: plot.series(np.arange(8), {"a": np.arange(8.0) ** 2 + 1, "b": np.arange(8.0) + 1},
-                                        "step", "loss", logy=True, path=p),
+        "series": lambda p: plot.series(
+            np.arange(8), {"a": np.arange(8.0) ** 2 + 1, "b": np.arange(8.0) + 1}, "step", "loss", logy=True, path=p
+        ),
     }
 
 
@@ -229,8 +231,7 @@ def test_trace_reads_only_what_is_plotted():
     fig = plot.trace(SimpleNamespace(draws=draws, loss=loss), params=(1, 4), chains=2)
     try:
         stride = 3  # ceil(12000 / 5000)
-        assert draws.keys == [(slice(0, 2), slice(None, None, stride), 1),
-                              (slice(0, 2), slice(None, None, stride), 4)]
+        assert draws.keys == [(slice(0, 2), slice(None, None, stride), 1), (slice(0, 2), slice(None, None, stride), 4)]
         assert loss.keys == [(slice(0, 2), slice(None, None, stride))]
         for a in fig.axes:
             for line in a.lines:

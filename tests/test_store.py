@@ -35,8 +35,17 @@ def create_kwargs(land, **kw):
         n_chains=C,
         n_params=p,
         landscape=land,
-        attrs={"method": "rwm", "step": 0.05, "box": 10.0, "thin": 2, "seed": 7, "draws": 100,
-               "adapt": None, "widths": [2, 3, 2], "verbose": True},
+        attrs={
+            "method": "rwm",
+            "step": 0.05,
+            "box": 10.0,
+            "thin": 2,
+            "seed": 7,
+            "draws": 100,
+            "adapt": None,
+            "widths": [2, 3, 2],
+            "verbose": True,
+        },
         stats={"accepted": np.float32},
         state={"position": ((C, p), np.float64), "rng": ((C, 4), np.uint64), "step_size": ((C,), np.float64)},
         chunk_draws=4,
@@ -80,8 +89,13 @@ def check_pattern(run):
 
 
 PRELUDE = "\n".join(
-    ["import json, os, sys, time", "import numpy as np", "import fastland as fl",
-     "from fastland.store import HDF5Backend, open_run", f"C = {C}"]
+    [
+        "import json, os, sys, time",
+        "import numpy as np",
+        "import fastland as fl",
+        "from fastland.store import HDF5Backend, open_run",
+        f"C = {C}",
+    ]
     + [inspect.getsource(f) for f in (make_landscape, create_kwargs, pattern, check_pattern)]
 )
 
@@ -90,8 +104,9 @@ def child(code, *args, wait=True, timeout=60):
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-c", PRELUDE + "\n" + textwrap.dedent(code), *map(str, args)]
     if not wait:
-        return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -135,9 +150,7 @@ def fill(backends, sizes, p, dtype=np.float64):
 
 
 # ---------------------------------------------------------------------------- round trip
-@pytest.mark.parametrize(
-    "compression, dtype", [(None, "float64"), ("gzip", "float32"), ("lzf", "float64")]
-)
+@pytest.mark.parametrize("compression, dtype", [(None, "float64"), ("gzip", "float32"), ("lzf", "float64")])
 def test_round_trip(tmp_path, land, compression, dtype):
     path = tmp_path / "run.h5"
     b = HDF5Backend.create(path, **create_kwargs(land, compression=compression, dtype=dtype))
@@ -187,8 +200,9 @@ def test_landscape_rebuilds_from_the_file(tmp_path):
     lands = [
         make_landscape(),
         fl.Landscape(ts.student(3), ts.data, weight_decay=0.5, dtype="float32"),
-        fl.Landscape(fl.MLP(3, [], 2, loss="mse", bias=False),
-                     fl.Dataset(np.arange(12.0).reshape(4, 3), np.ones((4, 2)))),
+        fl.Landscape(
+            fl.MLP(3, [], 2, loss="mse", bias=False), fl.Dataset(np.arange(12.0).reshape(4, 3), np.ones((4, 2)))
+        ),
     ]
     for i, land in enumerate(lands):
         path = tmp_path / f"l{i}.h5"
@@ -247,8 +261,9 @@ def test_memory_and_hdf5_give_identical_views(tmp_path, land):
             got = run.draws[key]
             assert np.shape(got) == expect.shape, key
             np.testing.assert_array_equal(got, expect)
-        np.testing.assert_array_equal(runs[1].loss[key[:2] if isinstance(key, tuple) else key],
-                                      loss[key[:2] if isinstance(key, tuple) else key])
+        np.testing.assert_array_equal(
+            runs[1].loss[key[:2] if isinstance(key, tuple) else key], loss[key[:2] if isinstance(key, tuple) else key]
+        )
     for run in runs:
         np.testing.assert_array_equal(np.asarray(run.stats["accepted"]), acc)
         for name, a in run.state().items():
@@ -256,16 +271,26 @@ def test_memory_and_hdf5_give_identical_views(tmp_path, land):
     lazy = runs[1].draws
     assert len(lazy) == C and lazy.ndim == 3 and lazy.size == w.size and "posterior/w" in repr(lazy)
     np.testing.assert_array_equal(np.asarray(lazy, dtype=np.float32), w.astype(np.float32))
-    for bad in [(0, 0, 0, 0), (slice(None), 28), (slice(None), [0, 28]), ([0, 1], [0, 1]),
-                (None, 0), (Ellipsis, Ellipsis), (slice(None), np.zeros(3, dtype=bool)), "a"]:
+    for bad in [
+        (0, 0, 0, 0),
+        (slice(None), 28),
+        (slice(None), [0, 28]),
+        ([0, 1], [0, 1]),
+        (None, 0),
+        (Ellipsis, Ellipsis),
+        (slice(None), np.zeros(3, dtype=bool)),
+        "a",
+    ]:
         with pytest.raises(IndexError):
             lazy[bad]
     h5.close()
 
 
 def test_empty_run(tmp_path, land):
-    for b in (MemoryBackend.create(None, **create_kwargs(land)),
-              HDF5Backend.create(tmp_path / "e.h5", **create_kwargs(land))):
+    for b in (
+        MemoryBackend.create(None, **create_kwargs(land)),
+        HDF5Backend.create(tmp_path / "e.h5", **create_kwargs(land)),
+    ):
         run = Run(b)
         assert run.n_draws == 0 and run.state() == {}
         assert run.draws.shape == (C, 0, land.n_params)
@@ -360,12 +385,15 @@ def test_live_reader_in_another_process(tmp_path, land):
 # ------------------------------------------------------------------ crashes and resuming
 def test_exit_after_blocks_then_resume(tmp_path):
     path = tmp_path / "crash.h5"
-    res = child("""
+    res = child(
+        """
         b = HDF5Backend.create(sys.argv[1], **create_kwargs(make_landscape()))
         for i in range(5):
             b.append(*pattern(4 * i, 4))
         os._exit(1)
-    """, path)
+    """,
+        path,
+    )
     assert res.returncode == 1, res.stderr
     with pytest.raises(OSError, match="already open for write"):
         h5py.File(path, "r")  # what a plain reader meets: the dead writer's flags
@@ -389,7 +417,8 @@ def test_exit_after_blocks_then_resume(tmp_path):
 @pytest.mark.parametrize("die_at", ["_stamps", "_counter"])
 def test_crash_mid_block_keeps_counter_and_state_consistent(tmp_path, die_at):
     path = tmp_path / "mid.h5"
-    res = child("""
+    res = child(
+        """
         b = HDF5Backend.create(sys.argv[1], **create_kwargs(make_landscape()))
         for i in range(3):
             b.append(*pattern(5 * i, 5))
@@ -400,7 +429,10 @@ def test_crash_mid_block_keeps_counter_and_state_consistent(tmp_path, die_at):
 
         setattr(b, sys.argv[2], Die())
         b.append(*pattern(15, 6))
-    """, path, die_at)
+    """,
+        path,
+        die_at,
+    )
     assert res.returncode == 3, res.stderr
     with h5py.File(path, "r", swmr=True) as f:
         assert f["posterior/w"].shape[1] == 21 and f["state/n_draws"][()] == 15
@@ -421,13 +453,17 @@ def test_crash_mid_block_keeps_counter_and_state_consistent(tmp_path, die_at):
 
 def test_sigkill_mid_run_then_resume(tmp_path):
     path = tmp_path / "kill.h5"
-    proc = child("""
+    proc = child(
+        """
         b = HDF5Backend.create(sys.argv[1], **create_kwargs(make_landscape(), chunk_draws=8))
         n = 0
         while True:
             b.append(*pattern(n, 3))
             n += 3
-    """, path, wait=False)
+    """,
+        path,
+        wait=False,
+    )
     t0 = time.time()
     try:
         while time.time() - t0 < 30:
@@ -472,12 +508,15 @@ def test_state_only_blocks(tmp_path, land):
     b.close()
     with open_run(path) as run:
         assert run.n_draws == 4 and run.state()["step_size"][0] == 7.0
-    res = child("""
+    res = child(
+        """
         b = HDF5Backend.open(sys.argv[1], "a")
         empty = (np.empty((C, 0, 17)), np.empty((C, 0)), {"accepted": np.empty((C, 0), np.float32)})
         b._stamps = None  # dies (AttributeError -> exit 1) after writing the state, before stamping it
         b.append(*empty, {**pattern(0, 4)[3], "step_size": np.full(C, 8.0)})
-    """, path)
+    """,
+        path,
+    )
     assert res.returncode == 1
     with HDF5Backend.open(path, "a") as b:
         assert b.n_draws == 4 and b.read_state()["step_size"][0] == 7.0
@@ -493,11 +532,15 @@ def test_one_writer_at_a_time(tmp_path, land):
     b.close()
     with HDF5Backend.open(path, "a") as b2:  # lock released by close
         b2.append(*pattern(2, 2))
-    reader = child("""
+    reader = child(
+        """
         run = open_run(sys.argv[1])
         print("open", flush=True)
         sys.stdin.readline()
-    """, path, wait=False)
+    """,
+        path,
+        wait=False,
+    )
     try:
         assert reader.stdout.readline().strip() == "open"
         with pytest.raises(ValueError, match="open in another process"):  # HDF5's lock of a reader

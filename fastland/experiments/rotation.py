@@ -112,14 +112,24 @@ class RotationResult:
         return {
             "angles": [
                 {
-                    "angle": a.angle, "path": a.path, "acceptance": a.acceptance, "rhat_max": a.rhat_max,
-                    "ess_bulk_min": a.ess_bulk_min, "clt_ok": a.clt_ok, "rashomon": a.rashomon,
-                    "rashomon_stderr": a.rashomon_stderr, "kernel_error": a.plane.kernel_error,
-                    "reconstruction_error": a.plane.reconstruction_error, "gamma": a.plane.gamma,
-                    "n_low": a.plane.n_low, "explained": _floats(a.plane.explained),
-                    "explained_sd": a.explained_sd, "null_explained": a.plane.null_explained,
+                    "angle": a.angle,
+                    "path": a.path,
+                    "acceptance": a.acceptance,
+                    "rhat_max": a.rhat_max,
+                    "ess_bulk_min": a.ess_bulk_min,
+                    "clt_ok": a.clt_ok,
+                    "rashomon": a.rashomon,
+                    "rashomon_stderr": a.rashomon_stderr,
+                    "kernel_error": a.plane.kernel_error,
+                    "reconstruction_error": a.plane.reconstruction_error,
+                    "gamma": a.plane.gamma,
+                    "n_low": a.plane.n_low,
+                    "explained": _floats(a.plane.explained),
+                    "explained_sd": a.explained_sd,
+                    "null_explained": a.plane.null_explained,
                     "param_explained": _floats(a.plane.param_explained),
-                    "param_null_explained": a.plane.param_null_explained, "messages": a.plane.messages,
+                    "param_null_explained": a.plane.param_null_explained,
+                    "messages": a.plane.messages,
                     "seconds": a.seconds,
                 }
                 for a in self.angles
@@ -261,8 +271,18 @@ def rotation(
             raise ValueError(f"out_dir: {path} exists already; choose an empty folder")
         log(f"angle {angle:g}: sampling {chains} chains x {draws} draws (thin {thin}) -> {path}")
         run = sample(
-            land, chains=chains, draws=draws, thin=thin, warmup=warmup, step=step, box=box,
-            temperature=temperature, method=method, path=path, seed=seed, progress=progress,
+            land,
+            chains=chains,
+            draws=draws,
+            thin=thin,
+            warmup=warmup,
+            step=step,
+            box=box,
+            temperature=temperature,
+            method=method,
+            path=path,
+            seed=seed,
+            progress=progress,
         )
         files.append(str(path))
         summ = run.summary()
@@ -279,10 +299,18 @@ def rotation(
         run.close()
         per_angle.append(
             AngleResult(
-                angle=angle, path=str(path), acceptance=float(summ.acceptance or float("nan")),
-                rhat_max=float(summ.rhat_max), ess_bulk_min=float(summ.ess_bulk_min), clt_ok=bool(summ.clt_ok),
-                plane=plane, rashomon=rr.ratio, rashomon_stderr=rr.stderr, explained_sd=sd,
-                half_gap=halves, seconds=time.perf_counter() - t0,
+                angle=angle,
+                path=str(path),
+                acceptance=float(summ.acceptance or float("nan")),
+                rhat_max=float(summ.rhat_max),
+                ess_bulk_min=float(summ.ess_bulk_min),
+                clt_ok=bool(summ.clt_ok),
+                plane=plane,
+                rashomon=rr.ratio,
+                rashomon_stderr=rr.stderr,
+                explained_sd=sd,
+                half_gap=halves,
+                seconds=time.perf_counter() - t0,
             )
         )
         log(
@@ -301,9 +329,7 @@ def rotation(
     chain_of = low_chains[ref]
     odd = chain_of % 2 == 1
     if odd.sum() >= 5 and (~odd).sum() >= 5:
-        baseline = _energy_distance(
-            _subsample(ref_canon_all[odd], 400, rng), _subsample(ref_canon_all[~odd], 400, rng)
-        )
+        baseline = _energy_distance(_subsample(ref_canon_all[odd], 400, rng), _subsample(ref_canon_all[~odd], 400, rng))
     else:
         baseline = float("nan")
     for a in per_angle[1:]:
@@ -323,9 +349,15 @@ def rotation(
         ks[key] = float(stats.ks_2samp(loss_thinned[ref], loss_thinned[a.angle]).pvalue)
     verdict = _verdict(per_angle, aligned_angles, energy, baseline, ks)
     result = RotationResult(
-        angles=per_angle, plane_angles_raw=raw_angles, plane_angles_aligned=aligned_angles,
-        energy_distance=energy, energy_baseline=baseline, loss_ks_pvalue=ks, verdict=verdict,
-        out_dir=str(out), files=files,
+        angles=per_angle,
+        plane_angles_raw=raw_angles,
+        plane_angles_aligned=aligned_angles,
+        energy_distance=energy,
+        energy_baseline=baseline,
+        loss_ks_pvalue=ks,
+        verdict=verdict,
+        out_dir=str(out),
+        files=files,
     )
     if figures:
         files.extend(_figures(result, data_by_angle, out))
@@ -407,8 +439,11 @@ def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
     elif rhat > 1.1:
         head = "Inconclusive: the angles differ, but by no more than unmixed chains can explain"
     else:
-        which = [n for n, ok in (("explained variance", same_expl), ("loss distribution", same_loss),
-                                 ("minima set", same_set)) if not ok]
+        which = [
+            n
+            for n, ok in (("explained variance", same_expl), ("loss distribution", same_loss), ("minima set", same_set))
+            if not ok
+        ]
         head = "Changed: rotating the data changed the " + ", ".join(which) + " beyond noise"
     tail = (
         " The low-loss draws lie closer to a plane than an isotropic cloud would."
@@ -422,8 +457,13 @@ def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
         )
     else:
         tail += f" The chains mixed (R-hat max {rhat:.3f})."
-    return head + " (" + "; ".join(parts) + ")." + tail + (
-        " Rotating the inputs is an exact isometry of parameter space (W1 -> W1 R); only the box can break it."
+    return (
+        head
+        + " ("
+        + "; ".join(parts)
+        + ")."
+        + tail
+        + (" Rotating the inputs is an exact isometry of parameter space (W1 -> W1 R); only the box can break it.")
     )
 
 
