@@ -6,8 +6,8 @@ the vector units idle. Here a group of ``LANES`` consecutive chains is stored
 structure-of-arrays (parameter q of lane ln at ``W[q, ln]``) and every loop over
 the lanes is the innermost loop, of constant length and free of branches and
 library calls, so LLVM turns it into SIMD code. The elementary functions come
-from :mod:`fastland._kernels.vmath` (``inline=True``), plus three here:
-``sincos2pi`` and ``log_unit`` for Box-Muller and a cheaper ``tanh``; the
+from :mod:`fastland._kernels.vmath` (``inline=True``), plus two here for
+Box-Muller, ``sincos2pi`` and ``log_unit`` (log on (0, 1]); the
 random words from Philox4x32-10 (``rng.block4x32``), whose 32 x 32 -> 64 bit
 multiplies are single SIMD instructions.
 
@@ -28,7 +28,6 @@ error-compensation steps of the elementary functions stay as written.
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -108,46 +107,8 @@ def sincos2pi(u):
     return sin_u, cos_u
 
 
-_LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts: k * _LN2_HI is exact for |k| < 2^20
 _LN2_LO = 1.90821492927058770002e-10
-_EM1 = tuple(1.0 / math.factorial(k) for k in range(2, 15))  # 1/2! .. 1/14!, each rounded once
-
-
-@jit(contract=True, inline=True)
-def tanh(x):
-    """tanh(x) to about 2 ulp with one exponential and one division; branch-free.
-
-    tanh|x| = -m / (m + 2) with m = expm1(-2|x|) in (-1, 0]: no cancellation for
-    any x, so no second (rational) formula is needed near 0, unlike
-    ``vmath.tanh``: about 15% fewer operations. With y = -2|x| = k ln 2 + r,
-    |r| <= ln2 / 2, m = 2^k expm1(r) + (2^k - 1), expm1(r) = r + r^2 P(r), P the
-    Taylor polynomial of degree 12 (truncation < 1e-17).
-    """
-    y = max(-2.0 * abs(x), -100.0)  # tanh is 1 to double precision long before -100
-    k = np.floor(y * _LOG2E + 0.5)
-    r = y - k * _LN2_HI - k * _LN2_LO
-    p = _EM1[12]
-    p = p * r + _EM1[11]
-    p = p * r + _EM1[10]
-    p = p * r + _EM1[9]
-    p = p * r + _EM1[8]
-    p = p * r + _EM1[7]
-    p = p * r + _EM1[6]
-    p = p * r + _EM1[5]
-    p = p * r + _EM1[4]
-    p = p * r + _EM1[3]
-    p = p * r + _EM1[2]
-    p = p * r + _EM1[1]
-    p = p * r + _EM1[0]
-    em_r = r + r * (r * p)  # expm1(r)
-    t_k = vmath.as_float64((np.int64(k) + 1023) << 52)  # 2^k, k in [-145, 0]
-    # -m = (1 - 2^k) - 2^k expm1(r) and m + 2 = (1 + 2^k) + 2^k expm1(r): 1 -+ 2^k are exact
-    # (k >= -52; below, 2^k vanishes against 1 anyway), so each is one rounding (one FMA)
-    num = (1.0 - t_k) - t_k * em_r
-    den = (1.0 + t_k) + t_k * em_r
-    t = math.copysign(num / den, x)
-    return x if x != x else t
 
 
 # fdlibm e_log.c: log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f), minimax R
@@ -254,7 +215,7 @@ def _activate_lanes(act, work, row, n):
     for u in range(n):
         if act == mlp.ACT_TANH:
             for ln in range(LANES):
-                work[row, u, ln] = tanh(work[row, u, ln])
+                work[row, u, ln] = vmath.tanh(work[row, u, ln])
         elif act == mlp.ACT_SIGMOID:
             for ln in range(LANES):
                 work[row, u, ln] = vmath.sigmoid(work[row, u, ln])
