@@ -103,3 +103,19 @@ def test_sample_info_geometry_plot_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "R-hat max" in out and "Rashomon ratio" in out
     assert (tmp_path / "r_trace.png").exists() and (tmp_path / "r_loss.png").exists()
+
+
+def test_experiment_json_helpers_map_non_finite_to_null():
+    import json
+
+    from fastland.experiments._json import finite_list, finite_or_none, json_default
+
+    assert finite_or_none(np.int64(3)) == 3 and isinstance(finite_or_none(np.int64(3)), int)
+    assert finite_or_none(np.float32(0.5)) == 0.5
+    assert [finite_or_none(v) for v in (None, np.nan, np.inf, -np.inf)] == [None] * 4
+    assert finite_list([[1.0, np.nan], [np.inf, 2.0]]) == [[1.0, None], [None, 2.0]]
+    assert finite_list(np.array([True, False])) == [True, False]
+    assert json.loads(json.dumps({"a": np.arange(3), "b": np.float64(1.5)}, default=json_default)) == {
+        "a": [0, 1, 2],
+        "b": 1.5,
+    }

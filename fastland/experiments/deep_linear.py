@@ -93,6 +93,7 @@ from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import train
+from ._json import finite_list
 
 __all__ = ["DeepLinearResult", "deep_linear", "hessian_at_zero", "theory_minimum"]
 
@@ -395,7 +396,7 @@ class DeepLinearResult:
                     "n_params": d.n_params,
                     "threshold": d.threshold,
                     **{
-                        k: _list(getattr(d, k))
+                        k: finite_list(getattr(d, k))
                         for k in (
                             "loss_found",
                             "loss_theory",
@@ -419,13 +420,6 @@ class DeepLinearResult:
             "settings": self.settings,
             "files": self.files,
         }
-
-
-def _list(a):
-    a = np.asarray(a)
-    if a.dtype == bool:
-        return a.tolist()
-    return [_list(x) for x in a] if a.ndim > 1 else [None if not np.isfinite(v) else float(v) for v in a]
 
 
 # ------------------------------------------------------------------------ experiment

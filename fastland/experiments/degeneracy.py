@@ -60,6 +60,7 @@ from ..data import Dataset
 from ..landscape import Landscape
 from ..model import ACTIVATIONS, MLP
 from ..train import train
+from ._json import finite_or_none, json_default
 
 __all__ = ["ConfigResult", "DegeneracyResult", "Nullity", "degeneracy", "function_null", "hessian_nullity", "jacobian"]
 
@@ -376,8 +377,8 @@ class ConfigResult:
                 "symmetry": [int(v) for v in nl.symmetry[s]],
                 "function_null": [int(v) for v in nl.function_null[s]],
                 "excess": [int(v) for v in nl.excess[s]],
-                "gap_decades": [_num(v) for v in nl.gap[s]],
-                "loss": [_num(v) for v in self.loss[s]],
+                "gap_decades": [finite_or_none(v) for v in nl.gap[s]],
+                "loss": [finite_or_none(v) for v in self.loss[s]],
             }
         return out
 
@@ -487,11 +488,6 @@ class DegeneracyResult:
             "settings": self.settings,
             "files": list(self.files),
         }
-
-
-def _num(v):
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 def _span(a) -> str:
@@ -733,14 +729,6 @@ def _verdict(r: DegeneracyResult, zl, mins) -> str:
     return " ".join(parts)
 
 
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
-
-
 def _write(result: DegeneracyResult, out: Path, figures: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -775,7 +763,7 @@ def _write(result: DegeneracyResult, out: Path, figures: bool) -> None:
 
     with h5py.File(out / "degeneracy.h5", "w") as f:
         f.attrs["format"] = "fastland.degeneracy"
-        f.attrs["settings"] = json.dumps(result.settings, default=_json_default)
+        f.attrs["settings"] = json.dumps(result.settings, default=json_default)
         for c in result.configs:
             g = f.create_group(f"{c.activation}_m{c.width}_N{c.n_points}")
             for key in ("activation", "width", "n_points", "n_params", "n_out", "bezout"):
@@ -788,5 +776,5 @@ def _write(result: DegeneracyResult, out: Path, figures: bool) -> None:
                 g[key] = getattr(nl, key)
     result.out_dir = str(out)
     result.files = files + [str(out / n) for n in ("degeneracy.h5", "degeneracy.json", "report.md")]
-    (out / "degeneracy.json").write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+    (out / "degeneracy.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
     (out / "report.md").write_text(result.report())

@@ -56,6 +56,7 @@ from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
 from ..train import train
+from ._json import json_default
 
 __all__ = ["Comparison", "LangevinResult", "gradient_noise", "langevin_vs_sgd"]
 
@@ -494,14 +495,6 @@ def _verdict(r: LangevinResult) -> str:
     return lang + " " + sgd
 
 
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
-
-
 def _write(result: LangevinResult, out: Path, figures: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -536,7 +529,7 @@ def _write(result: LangevinResult, out: Path, figures: bool) -> None:
 
     with h5py.File(out / "samples.h5", "w") as f:
         f.attrs["format"] = "fastland.langevin_vs_sgd"
-        f.attrs["settings"] = json.dumps(result.settings, default=_json_default)
+        f.attrs["settings"] = json.dumps(result.settings, default=json_default)
         f.attrs["temperature"] = result.temperature
         f["minimum"] = result.minimum
         f["hessian"] = result.hessian
@@ -544,5 +537,5 @@ def _write(result: LangevinResult, out: Path, figures: bool) -> None:
         for name in ("sgd", "langevin", "mcmc"):
             f.create_dataset(name, data=getattr(result, name), compression="gzip")
     result.files = files + [str(out / f) for f in ("samples.h5", "langevin_vs_sgd.json", "report.md")]
-    (out / "langevin_vs_sgd.json").write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+    (out / "langevin_vs_sgd.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
     (out / "report.md").write_text(result.report())

@@ -44,6 +44,7 @@ from ..landscape import Landscape
 from ..model import MLP
 from ..sharpness import sharpness
 from ..train import train
+from ._json import finite_list, finite_or_none
 
 __all__ = ["LrSweepResult", "lr_sweep"]
 
@@ -162,13 +163,13 @@ class LrSweepResult:
             "basin_top_eig",
             "diverged",
         ):
-            out[name] = _list(getattr(self, name))
+            out[name] = finite_list(getattr(self, name))
         out["status"] = self.status.tolist()
         out["basin"] = self.basin.tolist()
         out["stable_ok"] = self.stable_ok.tolist()
         out["n_basins"] = self.n_basins.tolist()
-        out["spearman"] = _num(self.spearman)
-        out["spearman_pvalue"] = _num(self.spearman_pvalue)
+        out["spearman"] = finite_or_none(self.spearman)
+        out["spearman_pvalue"] = finite_or_none(self.spearman_pvalue)
         out["verdict"] = self.verdict
         out["settings"] = self.settings
         out["files"] = self.files
@@ -178,15 +179,6 @@ class LrSweepResult:
 def _med(a) -> float:
     a = np.asarray(a, dtype=float)
     return float(np.nanmedian(a)) if np.any(np.isfinite(a)) else math.nan
-
-
-def _num(v):
-    return None if v is None or not np.isfinite(v) else float(v)
-
-
-def _list(a):
-    a = np.asarray(a, dtype=float)
-    return [_list(x) for x in a] if a.ndim > 1 else [_num(v) for v in a]
 
 
 def _basins(net: MLP, P: np.ndarray, loss: np.ndarray, tol: float) -> np.ndarray:

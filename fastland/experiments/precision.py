@@ -61,6 +61,7 @@ from .._validate import check_int, check_positive
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import _precision, round_precision, train
+from ._json import finite_list, finite_or_none
 
 __all__ = ["PrecisionResult", "precision"]
 
@@ -217,21 +218,21 @@ class PrecisionResult:
                 {
                     "dtype": d.dtype,
                     "bits": d.bits,
-                    "stalled_share": _list(d.stalled_share),
-                    "loss_excess": _list(d.loss_excess),
+                    "stalled_share": finite_list(d.stalled_share),
+                    "loss_excess": finite_list(d.loss_excess),
                     "frozen": d.frozen.tolist(),
                     "frozen_at": d.frozen_at.tolist(),
-                    "final_loss": _list(d.final_loss),
-                    "plateau": _num(d.plateau),
-                    "plateau_max": _num(d.plateau_max),
-                    "plateau_bound": _num(d.plateau_bound),
+                    "final_loss": finite_list(d.final_loss),
+                    "plateau": finite_or_none(d.plateau),
+                    "plateau_max": finite_or_none(d.plateau_max),
+                    "plateau_bound": finite_or_none(d.plateau_bound),
                     "distinct_vectors": d.distinct_vectors,
                     "distinct_losses": d.distinct_losses,
                     "visited": d.visited.tolist(),
-                    "spread": _list(d.spread),
-                    "predicted_spread": _list(d.predicted_spread),
-                    "spread_spearman": _num(d.spread_spearman),
-                    "spread_ratio": _num(d.spread_ratio),
+                    "spread": finite_list(d.spread),
+                    "predicted_spread": finite_list(d.predicted_spread),
+                    "spread_spearman": finite_or_none(d.spread_spearman),
+                    "spread_ratio": finite_or_none(d.spread_ratio),
                 }
                 for d in self.dtypes
             ],
@@ -239,14 +240,6 @@ class PrecisionResult:
             "settings": self.settings,
             "files": self.files,
         }
-
-
-def _num(v):
-    return None if v is None or not np.isfinite(v) else float(v)
-
-
-def _list(a):
-    return [_num(v) for v in np.asarray(a, dtype=float)]
 
 
 def _last(a) -> float:

@@ -30,6 +30,7 @@ from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
+from ._json import finite_list, json_default
 
 __all__ = ["RotationResult", "rotation"]
 
@@ -124,10 +125,10 @@ class RotationResult:
                     "reconstruction_error": a.plane.reconstruction_error,
                     "gamma": a.plane.gamma,
                     "n_low": a.plane.n_low,
-                    "explained": _floats(a.plane.explained),
+                    "explained": finite_list(a.plane.explained),
                     "explained_sd": a.explained_sd,
                     "null_explained": a.plane.null_explained,
-                    "param_explained": _floats(a.plane.param_explained),
+                    "param_explained": finite_list(a.plane.param_explained),
                     "param_null_explained": a.plane.param_null_explained,
                     "messages": a.plane.messages,
                     "seconds": a.seconds,
@@ -141,10 +142,6 @@ class RotationResult:
             "loss_ks_pvalue": self.loss_ks_pvalue,
             "verdict": self.verdict,
         }
-
-
-def _floats(a) -> list:
-    return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, dtype=float)]
 
 
 def _rotation_matrix(degrees: float) -> np.ndarray:
@@ -362,17 +359,9 @@ def rotation(
     if figures:
         files.extend(_figures(result, data_by_angle, out))
     summary_path = out / "rotation.json"
-    summary_path.write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+    summary_path.write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
     files.append(str(summary_path))
     return result
-
-
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return str(v)
 
 
 def _gather_low(run, plane: MinimaPlane) -> np.ndarray:

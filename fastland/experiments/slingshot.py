@@ -49,6 +49,7 @@ from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import OPTIMIZERS, train
+from ._json import finite_list, finite_or_none, json_default
 
 __all__ = ["FactorResult", "PairedDifference", "SlingshotResult", "paired_difference", "slingshot"]
 
@@ -85,7 +86,7 @@ class PairedDifference:
 
     def to_dict(self) -> dict:
         """JSON-able fields."""
-        return {k: _num(getattr(self, k)) for k in ("mean", "low", "high", "pvalue", "better", "worse", "n")}
+        return {k: finite_or_none(getattr(self, k)) for k in ("mean", "low", "high", "pvalue", "better", "worse", "n")}
 
 
 @dataclass
@@ -266,24 +267,24 @@ class SlingshotResult:
             "seeds": self.seeds,
             "confidence": self.confidence,
             "overfit": self.overfit,
-            "overfit_train_loss": _floats(self.overfit_train_loss),
-            "overfit_val_loss": _floats(self.overfit_val_loss),
-            "overfit_train_acc": _floats(self.overfit_train_acc),
-            "overfit_val_acc": _floats(self.overfit_val_acc),
-            "early_val_loss": _floats(self.early_val_loss),
-            "early_val_acc": _floats(self.early_val_acc),
-            "early_epoch": _floats(self.early_epoch),
-            "control_val_loss": _floats(self.control_val_loss),
-            "control_val_acc": _floats(self.control_val_acc),
-            "control_train_loss": _floats(self.control_train_loss),
-            "control_train_acc": _floats(self.control_train_acc),
+            "overfit_train_loss": finite_list(self.overfit_train_loss),
+            "overfit_val_loss": finite_list(self.overfit_val_loss),
+            "overfit_train_acc": finite_list(self.overfit_train_acc),
+            "overfit_val_acc": finite_list(self.overfit_val_acc),
+            "early_val_loss": finite_list(self.early_val_loss),
+            "early_val_acc": finite_list(self.early_val_acc),
+            "early_epoch": finite_list(self.early_epoch),
+            "control_val_loss": finite_list(self.control_val_loss),
+            "control_val_acc": finite_list(self.control_val_acc),
+            "control_train_loss": finite_list(self.control_train_loss),
+            "control_train_acc": finite_list(self.control_train_acc),
             "factors": [
                 {
                     "factor": f.factor,
-                    "val_loss": _floats(f.val_loss),
-                    "val_acc": _floats(f.val_acc),
-                    "train_loss": _floats(f.train_loss),
-                    "train_acc": _floats(f.train_acc),
+                    "val_loss": finite_list(f.val_loss),
+                    "val_acc": finite_list(f.val_acc),
+                    "train_loss": finite_list(f.train_loss),
+                    "train_acc": finite_list(f.train_acc),
                     "d_loss": f.d_loss.to_dict(),
                     "d_acc": f.d_acc.to_dict(),
                     "loss_verdict": f.loss_verdict,
@@ -291,29 +292,18 @@ class SlingshotResult:
                     "call": f.call,
                     "d_loss_early": f.d_loss_early.to_dict(),
                     "d_acc_early": f.d_acc_early.to_dict(),
-                    "scaled_val_loss": _floats(f.scaled_val_loss),
-                    "scaled_val_acc": _floats(f.scaled_val_acc),
+                    "scaled_val_loss": finite_list(f.scaled_val_loss),
+                    "scaled_val_acc": finite_list(f.scaled_val_acc),
                 }
                 for f in self.factors
             ],
             "curve_epochs": [int(e) for e in self.curve_epochs],
-            "curves": {k: _floats(v) for k, v in self.curves.items()},
-            "curves_acc": {k: _floats(v) for k, v in self.curves_acc.items()},
+            "curves": {k: finite_list(v) for k, v in self.curves.items()},
+            "curves_acc": {k: finite_list(v) for k, v in self.curves_acc.items()},
             "verdict": self.verdict,
             "settings": self.settings,
             "files": list(self.files),
         }
-
-
-def _num(v):
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def _floats(a) -> list:
-    return [_num(v) for v in np.asarray(a, dtype=float).ravel()]
 
 
 def _ci(d: PairedDifference, fmt: str) -> str:
@@ -699,14 +689,6 @@ def _verdict(r: SlingshotResult) -> str:
     return text
 
 
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
-
-
 def _write(result: SlingshotResult, out: Path, figures: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -755,5 +737,5 @@ def _write(result: SlingshotResult, out: Path, figures: bool) -> None:
         files.append(str(p))
     result.out_dir = str(out)
     result.files = files + [str(out / "slingshot.json"), str(out / "report.md")]
-    (out / "slingshot.json").write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+    (out / "slingshot.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
     (out / "report.md").write_text(result.report())

@@ -126,7 +126,6 @@ figures (``figures=True``): ``eigenvalue_vs_loss_m<m>.png``,
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +137,7 @@ from .._validate import check_finite_array, check_int, check_positive
 from ..data import teacher_student as _teacher_student_data
 from ..landscape import Landscape
 from ..train import OPTIMIZERS, train
+from ._json import json_default
 
 __all__ = ["OUTCOMES", "TeacherStudentResult", "WidthResult", "teacher_student"]
 
@@ -707,7 +707,7 @@ def teacher_student(
     result.seconds["total"] = time.perf_counter() - t_start
     summary = out / "summary.json"
     result.files.append(str(summary))
-    summary.write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+    summary.write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
     log(f"done in {result.seconds['total']:.1f} s: {len(result.files)} files in {out}/")
     return result
 
@@ -977,16 +977,6 @@ def _verdict(results: list[WidthResult], settings: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ files
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return str(v)
-
-
 def _write_h5(result: TeacherStudentResult, ts, path: Path) -> None:
     import h5py
 
