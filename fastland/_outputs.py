@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ._h5 import as_path, check_new_path
+from ._h5 import OutputExistsError, as_path, check_new_path
 
 __all__: list[str] = []  # private module
 
@@ -31,7 +31,7 @@ def claim(paths: Iterable, *, overwrite: bool = False, argname: str = "out_dir")
     existing = [p for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
         shown = ", ".join(repr(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{argname}: {len(existing)} result file(s) exist already ({shown}); fastland never replaces "
             f"results unless asked: pass overwrite=True (--overwrite), or choose a new folder"
         )
@@ -76,8 +76,8 @@ def _publish(tmp: str, path: str, overwrite: bool) -> None:
     try:
         os.link(tmp, path)  # atomic and fails if someone created ``path`` meanwhile
     except FileExistsError:
-        raise FileExistsError(f"{path!r} was created by someone else meanwhile; nothing was replaced") from None
+        raise OutputExistsError(f"{path!r} was created by someone else meanwhile; nothing was replaced") from None
     except OSError:  # no hard links on this file system
         if os.path.lexists(path):
-            raise FileExistsError(f"{path!r} was created by someone else meanwhile; nothing was replaced") from None
+            raise OutputExistsError(f"{path!r} was created by someone else meanwhile; nothing was replaced") from None
         os.rename(tmp, path)

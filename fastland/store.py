@@ -96,14 +96,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
 
+from . import _h5
 from ._validate import as_dtype, check_choice, check_int
 from .landscape import Landscape
 
@@ -116,6 +115,10 @@ _COMPRESSIONS = (None, "gzip", "lzf")
 _STATE_RESERVED = frozenset({"n_draws", "slot_stamp", "slot", "stamp_field", "chain"})
 _STATS_RESERVED = frozenset({"chain", "draw"})
 _MAX_CHUNK_CACHE = 128 * 2**20
+_REQUIRED = (
+    "posterior/w", "posterior/loss", "posterior/draw", "sample_stats/draw", "state/n_draws",
+    "state/slot_stamp", "landscape/X", "landscape/y",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- validation
@@ -435,155 +438,6 @@ class MemoryBackend(_Backend):
 
 
 # ---------------------------------------------------------------- HDF5 helper functions
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_M32 = 0xFFFFFFFF
-
-
-def _rot(x: int, k: int) -> int:
-    return ((x << k) | (x >> (32 - k))) & _M32
-
-
-def _lookup3(data: bytes) -> int:
-    """Bob Jenkins' lookup3 hash (hashlittle, initval 0): HDF5's metadata checksum."""
-    n = len(data)
-    a = b = c = (0xDEADBEEF + n) & _M32
-    i = 0
-    while n > 12:
-        a = (a + int.from_bytes(data[i : i + 4], "little")) & _M32
-        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _M32
-        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _M32
-        a = (a - c) & _M32
-        a ^= _rot(c, 4)
-        c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32
-        b ^= _rot(a, 6)
-        a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32
-        c ^= _rot(b, 8)
-        b = (b + a) & _M32  # noqa: E702
-        a = (a - c) & _M32
-        a ^= _rot(c, 16)
-        c = (c + b) & _M32  # noqa: E702
-        b = (b - a) & _M32
-        b ^= _rot(a, 19)
-        a = (a + c) & _M32  # noqa: E702
-        c = (c - b) & _M32
-        c ^= _rot(b, 4)
-        b = (b + a) & _M32  # noqa: E702
-        n -= 12
-        i += 12
-    if n == 0:
-        return c
-    tail = data[i : i + n] + bytes(12 - n)
-    a = (a + int.from_bytes(tail[0:4], "little")) & _M32
-    b = (b + int.from_bytes(tail[4:8], "little")) & _M32
-    c = (c + int.from_bytes(tail[8:12], "little")) & _M32
-    c ^= b
-    c = (c - _rot(b, 14)) & _M32  # noqa: E702
-    a ^= c
-    a = (a - _rot(c, 11)) & _M32  # noqa: E702
-    b ^= a
-    b = (b - _rot(a, 25)) & _M32  # noqa: E702
-    c ^= b
-    c = (c - _rot(b, 16)) & _M32  # noqa: E702
-    a ^= c
-    a = (a - _rot(c, 4)) & _M32  # noqa: E702
-    b ^= a
-    b = (b - _rot(a, 14)) & _M32  # noqa: E702
-    c ^= b
-    c = (c - _rot(b, 24)) & _M32  # noqa: E702
-    return c
-
-
-def _clear_status_flags(path: str) -> bool:
-    """Clear the "open for write" flags a dead writer left in the superblock (``h5clear -s``).
-
-    Also raises the stored end-of-file address to the file's size, so space the
-    dead writer used after its last flush is never handed out twice. Only call
-    this while holding the writer lock. Returns whether anything was changed.
-    """
-    with open(path, "r+b") as fh:
-        sb = bytearray(fh.read(48))
-        if len(sb) < 48 or sb[:8] != _HDF5_SIGNATURE or sb[8] not in (2, 3) or sb[9:11] != b"\x08\x08":
-            raise ValueError(
-                f"path: {path} has an HDF5 superblock this reader does not know; if no process is "
-                f"writing it, clear its flags with `h5clear -s {path}`"
-            )
-        if sb[11] == 0:
-            return False
-        if _lookup3(bytes(sb[:44])) != int.from_bytes(sb[44:48], "little"):
-            raise ValueError(f"path: the superblock of {path} is damaged (checksum mismatch)")
-        sb[11] = 0
-        eof = int.from_bytes(sb[28:36], "little")
-        size = os.fstat(fh.fileno()).st_size
-        sb[28:36] = max(eof, size).to_bytes(8, "little")
-        sb[44:48] = _lookup3(bytes(sb[:44])).to_bytes(4, "little")
-        fh.seek(0)
-        fh.write(sb)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return True
-
-
-_LOCK_OFFSET = 1 << 62  # one byte far past any data: never overlaps HDF5's own locking
-
-
-def _lock_writer(fd: int, path: str) -> bool:
-    """Take the exclusive writer lock on ``fd``; False if the platform has no such locks.
-
-    An open-file-description lock (Linux) belongs to this descriptor only and
-    vanishes when the process dies, so a crashed writer never blocks a resume.
-    """
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        return False
-    try:
-        ofd = getattr(fcntl, "F_OFD_SETLK", None)
-        if ofd is not None and sys.platform.startswith("linux") and sys.maxsize > 2**32:
-            # struct flock on 64-bit Linux: short type, short whence, off_t start, off_t len, pid_t pid
-            fcntl.fcntl(fd, ofd, struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _LOCK_OFFSET, 1, 0))
-        else:  # process-wide POSIX lock: weaker (any close of the file in this process drops it)
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _LOCK_OFFSET)
-    except OSError as exc:
-        import errno
-
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            raise ValueError(
-                f"path: {path} is being written by another process (one writer per run file); "
-                f"read it with fastland.open_run"
-            ) from None
-        return False  # e.g. ENOLCK on a file system without locks
-    return True
-
-
-def _create_scale(group: h5py.Group, name: str, size: int | None, chunk: int | None = None) -> h5py.Dataset:
-    """Make an int64 coordinate 0..size-1 a dimension scale; resizable if ``size`` is None."""
-    if size is None:
-        ds = group.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(chunk,), dtype=np.int64)
-    else:
-        ds = group.create_dataset(name, data=np.arange(size, dtype=np.int64))
-    ds.make_scale(name)
-    return ds
-
-
-def _attach(ds: h5py.Dataset, *scales: h5py.Dataset) -> None:
-    for axis, scale in enumerate(scales):
-        ds.dims[axis].attach_scale(scale)
-
-
-def _compact_dataset(group: h5py.Group, name: str, data) -> h5py.Dataset:
-    """Store a small int64 dataset in its object header, so SWMR readers see updates on refresh."""
-    data = np.asarray(data, dtype=np.int64)
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_layout(h5py.h5d.COMPACT)
-    space = h5py.h5s.create(h5py.h5s.SCALAR) if data.ndim == 0 else h5py.h5s.create_simple(data.shape)
-    dsid = h5py.h5d.create(group.id, name.encode(), h5py.h5t.STD_I64LE, space, dcpl=dcpl)
-    ds = h5py.Dataset(dsid)
-    ds[()] = data
-    return ds
-
-
 def _open_dataset(group: h5py.Group, name: str, cache_bytes: int | None, n_chains: int) -> h5py.Dataset:
     """Open ``group[name]``, with a chunk cache of ``cache_bytes`` (None: the file's)."""
     if cache_bytes is None:
@@ -591,44 +445,6 @@ def _open_dataset(group: h5py.Group, name: str, cache_bytes: int | None, n_chain
     dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
     dapl.set_chunk_cache(_next_prime(16 * n_chains + 1), cache_bytes, 1.0)
     return h5py.Dataset(h5py.h5d.open(group.id, name.encode(), dapl=dapl))
-
-
-def _open_writer(path: str) -> h5py.File:
-    """Open an existing run file read-write (chunk cache off: blocks are written in place)."""
-    try:
-        return h5py.File(path, "r+", libver="latest", rdcc_nbytes=0)
-    except OSError as exc:
-        if "unable to lock file" in str(exc):
-            raise ValueError(
-                f"path: {path!r} is open in another process (a reader such as fastland.open_run, h5py "
-                f"or xarray holds HDF5's file lock); close it there, then resume"
-            ) from None
-        raise
-
-
-def _check_new_path(path) -> str:
-    try:
-        path = os.fspath(path)
-    except TypeError:
-        raise ValueError(f"path: expected a file name, got {type(path).__name__}") from None
-    if not isinstance(path, str):
-        path = os.fsdecode(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"path: the folder {folder!r} of {path!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"path: the folder {folder!r} is not writable; cannot create {path!r}")
-    return path
-
-
-def _existing_path(path) -> str:
-    try:
-        path = os.fsdecode(os.fspath(path))
-    except TypeError:
-        raise ValueError(f"path: expected a file name, got {type(path).__name__}") from None
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"path: no run file at {path!r}")
-    return path
 
 
 class HDF5Backend(_Backend):
@@ -664,6 +480,7 @@ class HDF5Backend(_Backend):
         dtype="float64",
         compression: str | None = None,
         chunk_draws: int | None = None,
+        overwrite: bool = False,
     ) -> HDF5Backend:
         """Create a new run file and open it for appending.
 
@@ -692,6 +509,8 @@ class HDF5Backend(_Backend):
         chunk_draws : int, optional
             Draws per chunk along the draw axis; by default a chunk of one
             chain holds about 256 KiB (64 KiB with compression).
+        overwrite : bool, default False
+            Replace an existing file at ``path`` (never one that is being written).
 
         Returns
         -------
@@ -700,9 +519,12 @@ class HDF5Backend(_Backend):
 
         Raises
         ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False (continue a run with
+            ``resume=True``); it is also a ValueError.
         ValueError
-            If ``path`` exists (continue a run with ``resume=True``), its folder
-            is missing or not writable, or an argument is invalid.
+            If the folder of ``path`` is missing or not writable, or an
+            argument is invalid.
         """
         n_chains = check_int("n_chains", n_chains, 1)
         n_params = check_int("n_params", n_params, 1)
@@ -716,89 +538,66 @@ class HDF5Backend(_Backend):
         if chunk_draws is None:
             chunk_draws = _default_chunk_draws(n_params, dtype.itemsize, compression is not None)
         chunk_draws = check_int("chunk_draws", chunk_draws, 1)
-        path = _check_new_path(path)
-
-        try:  # O_EXCL: fails if the file exists, so nothing existing is ever truncated
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            raise ValueError(
-                f"path: {path!r} already exists; pass resume=True to continue that run, or choose a new file name"
-            ) from None
-        except OSError as exc:
-            raise ValueError(f"path: cannot create {path!r}: {exc.strerror}") from None
-        f = None
         try:
-            locked = _lock_writer(fd, path)
-            f = h5py.File(path, "w", libver="latest", rdcc_nbytes=0)
+            handle = _h5.create_file(
+                path, kind=_FORMAT, format_version=FORMAT_VERSION, overwrite=overwrite, lock=True, rdcc_nbytes=0
+            )
+        except _h5.OutputExistsError as exc:
+            raise _h5.OutputExistsError(f"{exc}; to continue that run pass resume=True") from None
+        try:
+            f = handle.file
             cls._build(f, n_chains, n_params, dtype, land, settings, stat_dtypes, state_specs, compression, chunk_draws)
-            self = cls._from_file(f, path, "a", fd, locked)
+            self = cls._from_handle(handle, "a")
             self.start_swmr()
         except BaseException:
-            if f is not None:
-                f.close()
-            os.close(fd)
-            os.unlink(path)
+            handle.close()
+            os.unlink(handle.path)
             raise
         return self
 
     @staticmethod
     def _build(f, C, P, dtype, land, settings, stat_dtypes, state_specs, compression, cd) -> None:
-        from . import __version__
-
-        f.attrs["format"] = _FORMAT
-        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-        f.attrs["fastland_version"] = __version__
         _write_settings(f, settings, settings)
 
         comp = {"compression": compression} if compression else {}
         post = f.create_group("posterior")
         ss = f.create_group("sample_stats")
         for g, with_param in ((post, True), (ss, False)):
-            _create_scale(g, "chain", C)
-            _create_scale(g, "draw", None, cd)
+            _h5.create_scale(g, "chain", C)
+            _h5.create_scale(g, "draw", None, cd)
             if with_param:
-                _create_scale(g, "param", P)
+                _h5.create_scale(g, "param", P)
         w = post.create_dataset(
             "w", shape=(C, 0, P), maxshape=(C, None, P), chunks=(1, cd, P), dtype=dtype, fill_time="never", **comp
         )
-        _attach(w, post["chain"], post["draw"], post["param"])
+        _h5.attach(w, post["chain"], post["draw"], post["param"])
         loss = post.create_dataset(
             "loss", shape=(C, 0), maxshape=(C, None), chunks=(1, cd), dtype=np.float64, fill_time="never", **comp
         )
-        _attach(loss, post["chain"], post["draw"])
+        _h5.attach(loss, post["chain"], post["draw"])
         for name, dt in stat_dtypes.items():
             ds = ss.create_dataset(
                 name, shape=(C, 0), maxshape=(C, None), chunks=(1, cd), dtype=dt, fill_time="never", **comp
             )
-            _attach(ds, ss["chain"], ss["draw"])
+            _h5.attach(ds, ss["chain"], ss["draw"])
 
-        lg = f.create_group("landscape")
-        X, y = land["X"], land["y"]
-        lg.attrs["model"] = json.dumps(land["model"])
-        lg.attrs["weight_decay"] = land["weight_decay"]
-        lg.attrs["dtype"] = land["dtype"]
-        point = _create_scale(lg, "point", X.shape[0])
-        _attach(lg.create_dataset("X", data=X), point, _create_scale(lg, "feature", X.shape[1]))
-        ys = [point]
-        if y.ndim == 2:
-            ys.append(_create_scale(lg, "target", y.shape[1]))
-        _attach(lg.create_dataset("y", data=y), *ys)
+        _h5.write_landscape(f.create_group("landscape"), land)
 
         sg = f.create_group("state")
-        _compact_dataset(sg, "n_draws", 0)
-        slot = _create_scale(sg, "slot", 2)
-        stamp = _compact_dataset(sg, "slot_stamp", [[-1, -1], [-1, -1]])
+        _h5.compact_dataset(sg, "n_draws", 0)
+        slot = _h5.create_scale(sg, "slot", 2)
+        stamp = _h5.compact_dataset(sg, "slot_stamp", [[-1, -1], [-1, -1]])
         stamp.attrs["description"] = "per slot: n_draws and sequence number of the state it holds"
-        _attach(stamp, slot, _create_scale(sg, "stamp_field", 2))
+        _h5.attach(stamp, slot, _h5.create_scale(sg, "stamp_field", 2))
         made = {"slot": slot}
         for name, (shape, dt) in state_specs.items():
             dims = _state_dims(name, shape, C)
             for d, size in zip(dims[1:], shape, strict=True):
                 if d not in made:
-                    made[d] = _create_scale(sg, d, size)
+                    made[d] = _h5.create_scale(sg, d, size)
             full = (2, *shape)
             ds = sg.create_dataset(name, data=np.zeros(full, dtype=dt), chunks=(1, *shape))
-            _attach(ds, *(made[d] for d in dims))
+            _h5.attach(ds, *(made[d] for d in dims))
 
     @classmethod
     def open(cls, path, mode: str = "r") -> HDF5Backend:
@@ -816,95 +615,80 @@ class HDF5Backend(_Backend):
             :meth:`start_swmr`); :meth:`update_attrs` works until then.
         """
         check_choice("mode", mode, ("r", "a"))
-        path = _existing_path(path)
         if mode == "r":
+            handle = _h5.open_file(path, kind=_FORMAT, max_version=FORMAT_VERSION, what="run file")
             try:
-                f = h5py.File(path, "r", swmr=True)
-            except OSError as exc:
-                if "already open for write" in str(exc):
-                    raise OSError(
-                        f"cannot read {path!r} yet: a writer has it open but has not switched to SWMR "
-                        f"mode (or died before it did; resume the run to repair it). HDF5 said: {exc}"
-                    ) from None
-                raise
-            try:
-                return cls._from_file(f, path, "r", None, False)
+                self = cls._from_handle(handle, "r")
+                self._verify()
             except BaseException:
-                f.close()
+                handle.close()
                 raise
+            return self
+        handle = _h5.open_append(path, kind=_FORMAT, max_version=FORMAT_VERSION, rdcc_nbytes=0)
         try:
-            fd = os.open(path, os.O_RDWR)
-        except OSError as exc:
-            raise ValueError(f"path: cannot open {path!r} for appending: {exc.strerror}") from None
-        f = None
-        try:
-            locked = _lock_writer(fd, path)
-            try:
-                f = _open_writer(path)
-            except OSError as exc:
-                if "already open for write" not in str(exc):
-                    raise
-                if not locked:
-                    raise ValueError(
-                        f"path: {path!r} is marked open for writing and this platform cannot tell whether "
-                        f"its writer is still alive; if none is, run `h5clear -s {path}` and retry"
-                    ) from None
-                _clear_status_flags(path)  # we hold the lock, so its last writer is dead
-                f = _open_writer(path)
-            self = cls._from_file(f, path, "a", fd, locked)
+            self = cls._from_handle(handle, "a")
+            self._verify()
             self._trim()
         except BaseException:
-            if f is not None:
-                f.close()
-            os.close(fd)
+            handle.close()
             raise
         return self
 
     @classmethod
-    def _from_file(cls, f: h5py.File, path: str, mode: str, fd, locked: bool) -> HDF5Backend:
-        if f.attrs.get("format") != _FORMAT:
-            raise ValueError(f"path: {path!r} is not a fastland run file (no format={_FORMAT!r} attribute)")
-        version = int(f.attrs["format_version"])
-        if version > FORMAT_VERSION:
-            raise ValueError(
-                f"path: {path!r} has run-file format {version}; this fastland reads up to "
-                f"{FORMAT_VERSION}: upgrade fastland"
-            )
+    def _from_handle(cls, handle, mode: str) -> HDF5Backend:
+        f, path = handle.file, handle.path
+        missing = [name for name in _REQUIRED if name not in f]
+        if missing:
+            raise ValueError(f"path: {path!r} is damaged or not a complete run file: it has no {', '.join(missing)}")
         self = cls()
+        self._handle = handle
         self._f = f
         self.path = path
         self.mode = mode
-        self._fd = fd
-        self._locked = locked
         self._reading = mode == "r"
-        post, ss, sg = f["posterior"], f["sample_stats"], f["state"]
-        w = post["w"]
+        post, ss = f["posterior"], f["sample_stats"]
+        if self._reading:  # one dataset object per dataset in the process (see _h5.ReaderHandle)
+            get = handle.dataset
+            opened = {name: get(name) for name in ("posterior/w", "posterior/loss")}
+        else:
+            get = f.__getitem__
+            opened = {}
+
+        def datasets(group: str) -> dict:
+            out = {}
+            for name in f[group]:
+                ds = get(f"{group}/{name}")
+                if isinstance(ds, h5py.Dataset) and not ds.is_scale:
+                    out[name] = ds
+            return out
+
+        w = get("posterior/w")
         self.n_chains, _, self.n_params = w.shape
         self.dtype = w.dtype
         self.chunk_draws = int(w.chunks[1])
         self.compression = w.compression
-        cache = None
-        if not self._reading:  # writer: compressed chunks stay cached until complete
+        if self._reading:
+            self._w, self._loss = opened["posterior/w"], opened["posterior/loss"]
+            self._stats = datasets("sample_stats")
+        else:  # writer: compressed chunks stay cached until complete
             row = self.n_chains * self.chunk_draws * self.n_params * self.dtype.itemsize
             cache = min(2 * row, _MAX_CHUNK_CACHE) if self.compression else 0
-        self._w = _open_dataset(post, "w", cache, self.n_chains)
-        self._loss = _open_dataset(post, "loss", cache, self.n_chains)
-        self._stats = {
-            name: _open_dataset(ss, name, cache, self.n_chains)
-            for name, obj in ss.items()
-            if isinstance(obj, h5py.Dataset) and not obj.is_scale
-        }
+            self._w = _open_dataset(post, "w", cache, self.n_chains)
+            self._loss = _open_dataset(post, "loss", cache, self.n_chains)
+            self._stats = {name: _open_dataset(ss, name, cache, self.n_chains) for name in datasets("sample_stats")}
+        del w
         self._stat_dtypes = {name: ds.dtype for name, ds in self._stats.items()}
-        self._draw_scales = (post["draw"], ss["draw"])
-        self._counter = sg["n_draws"]
-        self._stamps = sg["slot_stamp"]
-        self._state = {
-            name: obj
-            for name, obj in sg.items()
-            if isinstance(obj, h5py.Dataset) and not obj.is_scale and name not in _STATE_RESERVED
-        }
+        self._draw_scales = (get("posterior/draw"), get("sample_stats/draw"))
+        self._counter = get("state/n_draws")
+        self._stamps = get("state/slot_stamp")
+        self._state = {name: ds for name, ds in datasets("state").items() if name not in _STATE_RESERVED}
         self._state_specs = {name: (ds.shape[1:], ds.dtype) for name, ds in self._state.items()}
-        self._settings = json.loads(f.attrs["settings"])
+        try:
+            self._settings = json.loads(f.attrs["settings"])
+        except (KeyError, ValueError):
+            raise ValueError(f"path: {path!r} is damaged: its settings attribute is missing or not JSON") from None
+        if self._reading and handle.swmr:
+            self._counter.refresh()
         self._n = int(self._counter[()])
         stamps = self._stamps[()]
         self._slot = _pick_slot(stamps, self._n)
@@ -912,6 +696,16 @@ class HDF5Backend(_Backend):
         if self._n and self._slot < 0 and not self._reading:
             raise ValueError(f"path: {path!r} has no resume state for its {self._n} committed draws")
         return self
+
+    def _verify(self) -> None:
+        """Refuse a file whose committed draws are not all on disk (truncated, or chunks lost)."""
+        n = self._n
+        for ds in (self._w, self._loss, *self._stats.values()):
+            if self._reading and self._handle.swmr:
+                ds.refresh()  # after the counter: a live writer grows datasets before committing
+            if ds.shape[1] < n:
+                raise ValueError(f"path: {self.path!r} is damaged: {ds.name} has {ds.shape[1]} < {n} draws")
+            _h5.check_chunks(ds, n, self.path)
 
     def _trim(self) -> None:
         """Cut datasets back to the committed counter (draws of a block a crash interrupted)."""
@@ -930,7 +724,7 @@ class HDF5Backend(_Backend):
     @property
     def closed(self) -> bool:
         """Whether the file has been closed."""
-        return not self._f.id.valid
+        return self._handle.closed or not self._f.id.valid
 
     @property
     def n_draws(self) -> int:
@@ -1081,22 +875,14 @@ class HDF5Backend(_Backend):
 
     def landscape_data(self) -> dict:
         """Model spec, X, y, weight_decay and dtype of the sampled landscape."""
-        g = self._f["landscape"]
-        return {
-            "model": json.loads(g.attrs["model"]),
-            "X": g["X"][()],
-            "y": g["y"][()],
-            "weight_decay": float(g.attrs["weight_decay"]),
-            "dtype": str(g.attrs["dtype"]),
-        }
+        return _h5.landscape_data(self._f["landscape"])
 
     def close(self) -> None:
-        """Flush and close the file and release the writer lock; idempotent."""
-        if self._f.id.valid:
-            self._f.close()
-        if self._fd is not None:
-            os.close(self._fd)  # releases the writer lock
-            self._fd = None
+        """Flush and close the file and release the writer lock; idempotent.
+
+        A backend that is garbage-collected without ``close()`` is closed then.
+        """
+        self._handle.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"mode={self.mode!r}"
