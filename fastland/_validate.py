@@ -37,6 +37,17 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` if it is True or False (NumPy booleans too); else ValueError.
+
+    Strings such as "no" are refused: they are truthy, so accepting them would
+    silently mean True.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
 def check_int(name: str, value, minimum: int = 0) -> int:
     """Return ``value`` as int if it is an integer >= ``minimum``; else ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._kernels import rng as _rng
 from ._kernels import samplers as _samplers
-from ._validate import as_dtype, check_choice, check_finite_array, check_int, check_positive
+from ._validate import as_dtype, check_bool, check_choice, check_finite_array, check_int, check_positive
 from .landscape import Landscape
 from .store import HDF5Backend, MemoryBackend, Run, _default_chunk_draws
 
@@ -145,6 +145,7 @@ def sample(
     dtype="float64",
     compression: str | None = None,
     block_draws: int | None = None,
+    overwrite: bool = False,
 ) -> Run:
     """Sample exp(-U(w)/T) on the box [-box, box]^p with many chains in parallel.
 
@@ -184,7 +185,9 @@ def sample(
         Chain c uses the Philox stream keyed by (seed, c).
     resume : bool, default False
         Continue the run in ``path`` up to ``draws`` draws, bit-identically to an
-        uninterrupted run. The settings must match the stored ones.
+        uninterrupted run. The file must exist and the settings (compression
+        included) must match the stored ones; everything is checked before the
+        file is changed.
     progress : bool, default True
         Show a progress bar (only when standard error is a terminal).
     dtype : {"float64", "float32"}, default "float64"
@@ -193,6 +196,16 @@ def sample(
     block_draws : int, optional
         Draws per chain held in memory between writes (default: about 16 MiB
         for all chains). Results do not depend on it.
+    overwrite : bool, default False
+        Replace an existing file at ``path`` with a new run. Without it an
+        existing file is never touched (FileExistsError, also a ValueError).
+
+    Notes
+    -----
+    Ctrl-C (SIGINT) stops the run after the block in progress: the file keeps
+    every committed draw and its resume state, and KeyboardInterrupt is
+    raised again. A run that is dropped without :meth:`Run.close` is closed
+    when it is garbage-collected.
 
     Returns
     -------
@@ -222,11 +235,22 @@ def sample(
     elif not (isinstance(target_accept, numbers.Real) and 0 < target_accept < 1):
         raise ValueError(f"target_accept: expected a number in (0, 1), got {target_accept!r}")
     seed = _check_seed(seed)
+    adapt = check_bool("adapt", adapt)
+    resume = check_bool("resume", resume)
+    progress = check_bool("progress", progress)
+    overwrite = check_bool("overwrite", overwrite)
     store_dtype = as_dtype(dtype)
     if compression is not None:
         check_choice("compression", compression, ("gzip", "lzf"))
+        if path is None:
+            raise ValueError("compression: applies to a run file; pass path= too (runs in memory are not compressed)")
     if block_draws is not None:
         block_draws = check_int("block_draws", block_draws, 1)
+    if resume:
+        if path is None:
+            raise ValueError("resume: there is nothing to resume without a run file; pass path=")
+        if overwrite:
+            raise ValueError("overwrite: cannot be combined with resume=True (resume continues the file)")
     p = land.n_params
     init_key = init if isinstance(init, str) else "array"
     settings = {
@@ -247,16 +271,23 @@ def sample(
         "kernel_version": KERNEL_VERSION,
     }
 
-    if resume and path is not None and os.path.exists(path):
-        reader = HDF5Backend.open(path, mode="r")  # check read-only first: a refusal changes no byte
+    if resume:
+        # everything is checked read-only first: a refused or failing resume changes no byte
+        reader = HDF5Backend.open(path, mode="r")
         try:
-            _check_resume(reader, land, settings)
+            _check_resume(reader, land, settings, compression)
+            state = reader.read_state()
+            _check_state(reader, state, chains, p)
         finally:
             reader.close()
         backend = HDF5Backend.open(path, mode="a")
-        if backend.attrs.get("draws") != draws:
-            backend.update_attrs(draws=draws)
-        state = backend.read_state()
+        try:
+            state = backend.read_state()
+            if backend.attrs.get("draws") != draws:
+                backend.update_attrs(draws=draws)
+        except BaseException:
+            backend.close()
+            raise
     else:
         state = _initial_state(land, chains, box, init, seed, step)
         kwargs = dict(
@@ -274,7 +305,9 @@ def sample(
             # chunks no longer than the run needs: a short run must not write mostly empty chunks
             chunk = _default_chunk_draws(p, store_dtype.itemsize, compression is not None)
             chunk = min(chunk, 2 ** math.ceil(math.log2(draws)))
-            backend = HDF5Backend.create(path, compression=compression, chunk_draws=chunk, **kwargs)
+            backend = HDF5Backend.create(
+                path, compression=compression, chunk_draws=chunk, overwrite=overwrite, **kwargs
+            )
         backend.append(
             np.empty((chains, 0, p), store_dtype),
             np.empty((chains, 0)),
@@ -282,14 +315,61 @@ def sample(
             state,
         )
     try:
-        _run(backend, land, state, settings, draws, block_draws, progress)
+        with _DeferredInterrupt() as interrupt:
+            _run(backend, land, state, settings, draws, block_draws, progress, interrupt)
     except BaseException:
         backend.close()
         raise
     return Run(backend)
 
 
-def _check_resume(backend, land: Landscape, settings: dict) -> None:
+class _DeferredInterrupt:
+    """Turn SIGINT into a request that the sampling loop honours between blocks.
+
+    Python raises KeyboardInterrupt wherever the interpreter happens to be when
+    the signal arrives; inside a finaliser (h5py objects, progress bars) it is
+    printed as "Exception ignored" and lost, and the run went on. Here the
+    handler only sets a flag; the loop stops after the block it is in (all
+    committed draws and their state on disk) and raises KeyboardInterrupt. A
+    second Ctrl-C interrupts at once. Only in the main thread (elsewhere
+    Python delivers no signals).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:  # second Ctrl-C: the user does not want to wait
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if an interrupt was requested."""
+        if self.requested:
+            raise KeyboardInterrupt("sampling interrupted; the run file is resumable with resume=True")
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is signal.default_int_handler:  # leave custom handlers (IPython, Dask) alone
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        if exc[0] is None:
+            self.check()
+
+
+def _check_resume(backend, land: Landscape, settings: dict, compression) -> None:
     stored = backend.attrs
     version = stored.get("kernel_version")
     if version != KERNEL_VERSION and (version is not None or settings["method"] == "rwm"):
@@ -307,15 +387,35 @@ def _check_resume(backend, land: Landscape, settings: dict) -> None:
             )
     if backend.n_params != land.n_params or not _same_landscape(land, Run(backend).landscape()):
         raise ValueError(f"land: differs from the landscape stored in {backend.path}")
+    if backend.compression != compression:
+        raise ValueError(
+            f"compression: the run in {backend.path} is stored with compression={backend.compression!r}, "
+            f"got {compression!r}; resume needs the same settings"
+        )
     if settings["draws"] < backend.n_draws:
         raise ValueError(f"draws: the run already has {backend.n_draws} draws, got draws={settings['draws']}")
+
+
+def _check_state(backend, state: dict, chains: int, p: int) -> None:
+    """Check that the stored resume state is complete, so a resume cannot fail halfway."""
+    if backend.n_draws == 0 and not state:
+        raise ValueError(f"path: {backend.path} has no resume state yet (the run stopped before its first block)")
+    for name, (shape, dt) in _state_layout(chains, p).items():
+        if name not in state:
+            raise ValueError(f"path: {backend.path} is damaged: its resume state has no {name!r} (state/{name})")
+        a = state[name]
+        if a.shape != shape or a.dtype != dt:
+            raise ValueError(
+                f"path: {backend.path} is damaged: state/{name} has shape {a.shape} and dtype {a.dtype}, "
+                f"expected {shape} and {dt}"
+            )
 
 
 def _plain(value):
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-def _run(backend, land, state, settings, draws, block_draws, progress) -> None:
+def _run(backend, land, state, settings, draws, block_draws, progress, interrupt) -> None:
     method = METHODS[settings["method"]]
     chains, thin, warmup = settings["chains"], settings["thin"], settings["warmup"]
     p = land.n_params
@@ -347,6 +447,7 @@ def _run(backend, land, state, settings, draws, block_draws, progress) -> None:
             backend.append(empty[0], empty[1], {"accepted": empty[2]}, state)
             if bar is not None:
                 bar.update(chains * k)
+            interrupt.check()
         out_w = np.empty((chains, min(block_draws, max(1, draws - done)), p), store_dtype)
         out_loss = np.empty(out_w.shape[:2])
         out_acc = np.empty(out_w.shape[:2], np.float32)
@@ -360,6 +461,7 @@ def _run(backend, land, state, settings, draws, block_draws, progress) -> None:
             _block(method, args, thin, k, settings, True, False, state, (ow, ol, oa), status)
             _raise_status(status)
             backend.append(ow, ol, {"accepted": oa}, state)
+            interrupt.check()
             done += k
             if bar is not None:
                 bar.update(chains * k * thin)
