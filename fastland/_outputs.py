@@ -42,25 +42,28 @@ def claim(paths: Iterable, *, overwrite: bool = False, argname: str = "out_dir")
 
 def write_text(path, text: str, *, overwrite: bool = False, argname: str = "path") -> str:
     """Write ``text`` to a new file (or replace one when ``overwrite``), atomically."""
-    (path,) = claim([path], overwrite=overwrite, argname=argname)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "x", encoding="utf-8") as fh:
-        fh.write(text)
-    try:
-        _publish(tmp, path, overwrite)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    return path
+
+    def write(tmp: str) -> None:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+
+    return _write_via_temp(path, write, overwrite, argname)
 
 
 def save_figure(fig, path, *, overwrite: bool = False, argname: str = "path", **savefig_kw) -> str:
     """``fig.savefig(path)`` that never replaces an existing file unless ``overwrite``."""
+    return _write_via_temp(path, lambda tmp: fig.savefig(tmp, **savefig_kw), overwrite, argname)
+
+
+def _write_via_temp(path, write, overwrite: bool, argname: str) -> str:
+    """Claim ``path``, let ``write`` fill a fresh temporary file beside it, then publish it."""
     (path,) = claim([path], overwrite=overwrite, argname=argname)
     root, ext = os.path.splitext(path)
-    tmp = f"{root}.tmp-{os.getpid()}{ext}"
-    fig.savefig(tmp, **savefig_kw)
+    tmp = f"{root}.tmp-{os.getpid()}{ext}"  # same extension: savefig picks the format from it
+    if os.path.lexists(tmp):
+        raise OutputExistsError(f"{argname}: a temporary file {tmp!r} is in the way; remove it")
     try:
+        write(tmp)
         _publish(tmp, path, overwrite)
     finally:
         if os.path.lexists(tmp):

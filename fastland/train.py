@@ -81,6 +81,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _h5
 from ._kernels import mlp as _mlp
 from ._kernels import optim as _optim
 from ._kernels import rng as _rng
@@ -749,44 +750,21 @@ class _TrainFile:
     """The HDF5 file of one :func:`train` call (layout in the module notes)."""
 
     def __init__(self, path: str, land: Landscape, settings: dict, R: int, p: int, record_every) -> None:
-        import h5py
-
-        from . import __version__
-
+        self._handle = _h5.create_file(path, kind=_FORMAT, format_version=FORMAT_VERSION)
+        self._f = f = self._handle.file
         try:
-            self._f = h5py.File(path, "w-")
-        except FileExistsError:
-            raise ValueError(f"path: {path!r} exists; choose another name") from None
-        except OSError as exc:
-            raise ValueError(f"path: cannot create {path!r}: {exc}") from None
-        f = self._f
-        try:
-            f.attrs["format"] = _FORMAT
-            f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-            f.attrs["fastland_version"] = __version__
             f.attrs["settings"] = json.dumps(settings)
             for key, value in settings.items():
                 if isinstance(value, str):
                     f.attrs[key] = value
                 elif isinstance(value, int | float) and not isinstance(value, bool):
                     f.attrs[key] = np.float64(value) if isinstance(value, float) else np.int64(value)
-            lg = f.create_group("landscape")
-            X = np.asarray(land.data.X)
-            y = np.asarray(land.data.y)
-            lg.attrs["model"] = json.dumps(land.net.spec())
-            lg.attrs["weight_decay"] = float(land.weight_decay)
-            lg.attrs["dtype"] = land.dtype.name
-            point = _scale(lg, "point", X.shape[0])
-            _attach(lg.create_dataset("X", data=X), point, _scale(lg, "feature", X.shape[1]))
-            ys = [point]
-            if y.ndim == 2:
-                ys.append(_scale(lg, "target", y.shape[1]))
-            _attach(lg.create_dataset("y", data=y), *ys)
+            _h5.write_landscape(f.create_group("landscape"), land)
             self._traj = None
             if record_every is not None:
                 g = f.create_group("trajectory")
                 cr = max(1, min(1024, _CHUNK_BYTES // (8 * p)))
-                run, param = _scale(g, "run", R), _scale(g, "param", p)
+                run, param = _h5.create_scale(g, "run", R), _h5.create_scale(g, "param", p)
                 record = g.create_dataset("record", shape=(0,), maxshape=(None,), chunks=(cr,), dtype=np.int64)
                 record.make_scale("record")
                 w = g.create_dataset("w", shape=(R, 0, p), maxshape=(R, None, p), chunks=(1, cr, p), dtype=np.float64)
@@ -800,15 +778,15 @@ class _TrainFile:
                 )
                 step = g.create_dataset("step", shape=(0,), maxshape=(None,), chunks=(cr,), dtype=np.int64)
                 step.attrs["description"] = "number of optimiser steps taken at each record"
-                _attach(w, run, record, param)
-                _attach(loss, run, record)
-                _attach(stalled, run, record)
-                _attach(step, record)
+                _h5.attach(w, run, record, param)
+                _h5.attach(loss, run, record)
+                _h5.attach(stalled, run, record)
+                _h5.attach(step, record)
                 g.create_dataset("n_records", data=np.int64(0))
                 self._traj = g
             f.flush()
         except BaseException:
-            f.close()
+            self._handle.close()
             os.unlink(path)
             raise
 
@@ -834,34 +812,23 @@ class _TrainFile:
 
         g = self._f.create_group("result")
         R, p = result.params.shape
-        run, param = _scale(g, "run", R), _scale(g, "param", p)
-        _attach(g.create_dataset("params", data=result.params), run, param)
+        run, param = _h5.create_scale(g, "run", R), _h5.create_scale(g, "param", p)
+        _h5.attach(g.create_dataset("params", data=result.params), run, param)
         for name in ("loss", "grad_norm", "steps", "stalled", "stalled_share"):
-            _attach(g.create_dataset(name, data=getattr(result, name)), run)
-        _attach(g.create_dataset("unchanged_steps", data=result.unchanged_steps), run, param)
+            _h5.attach(g.create_dataset(name, data=getattr(result, name)), run)
+        _h5.attach(g.create_dataset("unchanged_steps", data=result.unchanged_steps), run, param)
         fz = g.create_dataset("frozen", data=result.frozen.astype(np.int8))
         fz.attrs["description"] = "1 where the run's last step left the parameter's stored value unchanged"
-        _attach(fz, run, param)
-        _attach(g.create_dataset("status", data=result.status.astype(object), dtype=h5py.string_dtype()), run)
+        _h5.attach(fz, run, param)
+        _h5.attach(g.create_dataset("status", data=result.status.astype(object), dtype=h5py.string_dtype()), run)
         codes = {name: code for code, name in STATUS_NAMES.items()}
         sc = g.create_dataset("status_code", data=np.array([codes[s] for s in result.status], dtype=np.int64))
         sc.attrs["codes"] = json.dumps(codes)
-        _attach(sc, run)
+        _h5.attach(sc, run)
         self._f.flush()
 
     def close(self) -> None:
-        self._f.close()
-
-
-def _scale(group, name: str, size: int):
-    ds = group.create_dataset(name, data=np.arange(size, dtype=np.int64))
-    ds.make_scale(name)
-    return ds
-
-
-def _attach(ds, *scales) -> None:
-    for axis, scale in enumerate(scales):
-        ds.dims[axis].attach_scale(scale)
+        self._handle.close()
 
 
 # ------------------------------------------------------------------------- gradient flow
