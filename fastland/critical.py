@@ -263,10 +263,17 @@ def _newton(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float):
         if a.size == 0 or it == max_iter:
             break
         la, Va, Da = lam[a], V[a], D[a]
+        # Levenberg-Marquardt on grad U = 0 with mu = |D g|^2 (Yamashita & Fukushima 2001):
+        # quadratic convergence where critical points are not isolated (split neurons, flat
+        # valleys), landing near the start; a plain pseudo-inverse step divides by
+        # eigenvalues that vanish only on the critical set and drifts far along it. Far from
+        # a critical point mu is capped at (1e-2 |S|)^2, so the step stays Newton's
+        cg = np.einsum("bij,bi->bj", Va, Da * G[a])
+        mu = np.minimum(np.einsum("bj,bj->b", cg, cg), (1e-2 * hn[a]) ** 2)[:, None]
         pinv = np.zeros_like(la)
-        np.divide(1.0, la, out=pinv, where=np.abs(la) > (safety * p * eps * hn[a])[:, None])
-        # Newton correction -D (D H D)^+ D g, in the scaled eigenbasis
-        corr = pinv * np.einsum("bij,bi->bj", Va, Da * G[a])
+        np.divide(la, la * la + mu, out=pinv, where=np.abs(la) > (safety * p * eps * hn[a])[:, None])
+        # correction -D (S^2 + mu)^-1 S D g, S = D H D, in the scaled eigenbasis
+        corr = pinv * cg
         merit = np.abs(corr).max(axis=1)  # max-norms: 2-norms underflow near 0
         step = -t[a][:, None] * Da * np.einsum("bij,bj->bi", Va, corr)
         trial = P[a] + step
@@ -387,8 +394,9 @@ def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: flo
     ``_REDUCTION_TRIES`` that give distinct narrower widths; the narrow points
     are refined with "newton" (batched per narrow width) and the converged
     ones mapped back with :meth:`fastland.symmetry.Reduction.expand`. With
-    ``descend``, narrow points where "newton" does not converge are refined
-    with "descent" instead (the minimum of the narrow network below them).
+    ``descend``, narrow points where "newton" does not converge, or converges
+    to a strict saddle, are refined with "descent" instead (the minimum of the
+    narrow network below them).
     Returns (point index, level, w*) triples.
     """
     by_width: dict[int, list] = {}
@@ -411,8 +419,14 @@ def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: flo
         nl = Landscape(net, land.data, dtype=land.dtype, weight_decay=land.weight_decay)
         starts = np.array([red.point for _, red in items])
         rr = refine(nl, starts, "newton", max_iter=50, gtol=gtol, safety=safety)
-        if descend and not rr.converged.all():
-            bad = np.flatnonzero(~rr.converged)
+        redo = ~rr.converged
+        if descend and rr.converged.any():
+            # a jump that descends wants minima: a strict saddle Newton found is a reason to
+            # descend too, not a result
+            ok = np.flatnonzero(rr.converged)
+            redo[ok[classify(nl, rr.points[ok]).label == "strict_saddle"]] = True
+        if descend and redo.any():
+            bad = np.flatnonzero(redo)
             rd = refine(nl, starts[bad], "descent", max_iter=_REDUCTION_DESCENT, gtol=gtol, safety=safety)
             rr.points[bad], rr.converged[bad] = rd.points, rd.converged
         for k, (i, red) in enumerate(items):
@@ -465,9 +479,11 @@ def refine(
         Batched over points (one Hessian kernel call and one stacked ``eigh``
         per iteration for all active points):
 
-        - "newton": damped Newton on ``grad U = 0`` with the exact Hessian; it
-          converges to the nearest critical point of any kind (saddles
-          included), from close by.
+        - "newton": damped Newton on ``grad U = 0`` with the exact Hessian,
+          Levenberg-Marquardt regularised by the squared gradient norm so that on
+          a manifold of critical points (split neurons) it stops near the start
+          instead of drifting along it; it converges to the nearest critical
+          point of any kind (saddles included), from close by.
         - "descent": saddle-free Levenberg-Marquardt minimisation of ``U``
           (steps along ``|lam|``): leaves saddles whose escape direction float64
           can see, so it finds minima.
