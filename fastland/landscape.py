@@ -124,7 +124,8 @@ class Landscape:
         """U(w): float for (p,), array (B,) for (B, p)."""
         W, single = self._batch(w)
         if self._serial(W.shape[0]):
-            value = _mlp.loss_value(self._arch, W[0], self._X, self._T, self.weight_decay, _mlp.new_work(self._arch))
+            work = _mlp.new_work(self._arch, _mlp.block_points(self._X.shape[0]))
+            value = _mlp.loss_value(self._arch, W[0], self._X, self._T, self.weight_decay, work)
             return value if single else np.array([value])
         out = np.empty(W.shape[0])
         _mlp.loss_batch(self._arch, W, self._X, self._T, self.weight_decay, out)

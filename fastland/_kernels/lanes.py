@@ -296,8 +296,8 @@ def _chunk_loss_lanes(arch, W, X, T, start, stop, work, total):
                 up = z1 > z0
                 m = z1 if up else z0
                 lo = z0 if up else z1
-                lse = m + vmath.log(1.0 + vmath.exp(lo - m))
-                work[_VAL, 0, ln] = t0 * (lse - z0) + t1 * (lse - z1)
+                ls = vmath.log(1.0 + vmath.exp(lo - m))  # lse - z as (m - z) + ls, see mlp
+                work[_VAL, 0, ln] = t0 * ((m - z0) + ls) + t1 * ((m - z1) + ls)
         else:  # softmax cross-entropy
             for ln in range(LANES):
                 work[_MAX, 0, ln] = work[z, 0, ln]
@@ -311,11 +311,11 @@ def _chunk_loss_lanes(arch, W, X, T, start, stop, work, total):
                 for ln in range(LANES):
                     work[_SUM, 0, ln] += vmath.exp(work[z, o, ln] - work[_MAX, 0, ln])
             for ln in range(LANES):
-                work[_LSE, 0, ln] = work[_MAX, 0, ln] + vmath.log(work[_SUM, 0, ln])
+                work[_LSE, 0, ln] = vmath.log(work[_SUM, 0, ln])  # log S; lse - z = (max - z) + log S
             for o in range(n_out):
                 t = T[i, o]
                 for ln in range(LANES):
-                    work[_VAL, 0, ln] += t * (work[_LSE, 0, ln] - work[z, o, ln])
+                    work[_VAL, 0, ln] += t * ((work[_MAX, 0, ln] - work[z, o, ln]) + work[_LSE, 0, ln])
         for ln in range(LANES):
             total[ln] += work[_VAL, 0, ln]
 

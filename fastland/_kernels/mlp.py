@@ -133,7 +133,8 @@ def _new_work2(arch, npts):
 
 
 @jit
-def _block_points(N):
+def block_points(N):
+    """Points per block for N data points: a workspace sized for CHUNK would waste memory."""
     return min(N, CHUNK)
 
 
@@ -341,12 +342,17 @@ def _block_loss(loss, ob, no, n, work):
         for o in range(ob, ob + no):
             for j in range(n):
                 work[_D1, o, j] = work[_D1, o, j] / work[_DELTA, ob, j]
+        # loss t . (lse - z) as t . ((max - z) + log S): lse - z itself cancels at large
+        # logits (logits 1e16, 1e16 would give 0 instead of log 2)
         for j in range(n):
-            work[_DELTA, ob, j] = work[_A, lv, j] + vmath.log(work[_DELTA, ob, j])
-            work[_A, lv, j] = 0.0
-        for o in range(ob, ob + no):
-            for j in range(n):
-                work[_A, lv, j] += work[_AUX, o, j] * (work[_DELTA, ob, j] - work[_A, o, j])
+            work[_DELTA, ob, j] = vmath.log(work[_DELTA, ob, j])
+        for j in range(n):
+            m = work[_A, lv, j]
+            ls = work[_DELTA, ob, j]
+            acc = 0.0
+            for o in range(ob, ob + no):
+                acc += work[_AUX, o, j] * ((m - work[_A, o, j]) + ls)
+            work[_A, lv, j] = acc
         for o in range(ob, ob + no):
             for j in range(n):
                 work[_DELTA, o, j] = work[_D1, o, j] - work[_AUX, o, j]
@@ -1185,6 +1191,14 @@ def _sqnorm(w):
 
 
 @jit
+def decay(wd, w):
+    """(wd/2)||w||^2, exactly 0 without weight decay (0 * inf would be NaN at |w| ~ 1e155)."""
+    if wd == 0.0:
+        return 0.0
+    return 0.5 * wd * _sqnorm(w)
+
+
+@jit
 def _n_chunks(N):
     return (N + CHUNK - 1) // CHUNK
 
@@ -1200,7 +1214,7 @@ def loss_value(arch, w, X, T, wd, work):
     total = 0.0
     for c in range(_n_chunks(N)):
         total += _chunk_loss(arch, w, X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work)
-    return total / N + 0.5 * wd * _sqnorm(w)
+    return total / N + decay(wd, w)
 
 
 @jit
@@ -1223,7 +1237,7 @@ def loss_grad_value(arch, w, X, T, wd, work, part, grad):
             grad[q] += part[q]
     for q in range(p):
         grad[q] = grad[q] / N + wd * w[q]
-    return total / N + 0.5 * wd * _sqnorm(w)
+    return total / N + decay(wd, w)
 
 
 @jit
@@ -1259,7 +1273,7 @@ def _matrix_one(kind, arch, w, X, T, wd, out):
     """Hessian (kind 0) or Gauss-Newton matrix (kind 1) of one vector into out; serial."""
     p = w.shape[0]
     N = X.shape[0]
-    npts = _block_points(N)
+    npts = block_points(N)
     work = _new_work2(arch, npts)
     hq = np.empty((p, npts)) if kind == 0 else np.empty((0, 0))
     jac = np.empty((width(arch, arch[0]), p)) if kind == 1 else np.empty((0, 0))
@@ -1298,7 +1312,7 @@ def gauss_newton_one(arch, w, X, T, wd, out):
 @jit
 def loss_grad_one(arch, w, X, T, wd, grad):
     """U(w) with its gradient into ``grad``; serial, allocates its own workspace."""
-    work = new_work(arch, _block_points(X.shape[0]))
+    work = new_work(arch, block_points(X.shape[0]))
     part = np.zeros(w.shape[0])
     return loss_grad_value(arch, w, X, T, wd, work, part, grad)
 
@@ -1308,7 +1322,7 @@ def hvp_one(arch, w, v, X, T, wd, out):
     """H(w) v into ``out``; serial."""
     p = w.shape[0]
     N = X.shape[0]
-    work = _new_work2(arch, _block_points(N))
+    work = _new_work2(arch, block_points(N))
     part = np.zeros(p)
     for q in range(p):
         out[q] = 0.0
@@ -1333,7 +1347,7 @@ def forward_batch(arch, W, X, out):
     for task in prange(B * nc):
         b = task // nc
         c = task % nc
-        work = new_work(arch, _block_points(N))
+        work = new_work(arch, block_points(N))
         _chunk_forward(arch, W[b], X, c * CHUNK, min(N, (c + 1) * CHUNK), work, out[b])
 
 
@@ -1346,13 +1360,13 @@ def loss_batch(arch, W, X, T, wd, out):
     for task in prange(B * nc):
         b = task // nc
         c = task % nc
-        work = new_work(arch, _block_points(N))
+        work = new_work(arch, block_points(N))
         parts[b, c] = _chunk_loss(arch, W[b], X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work)
     for b in prange(B):
         total = 0.0
         for c in range(nc):
             total += parts[b, c]
-        out[b] = total / N + 0.5 * wd * _sqnorm(W[b])
+        out[b] = total / N + decay(wd, W[b])
 
 
 @jit(parallel=True)
@@ -1365,7 +1379,7 @@ def loss_grad_batch(arch, W, X, T, wd, out_loss, out_grad):
     for task in prange(B * nc):
         b = task // nc
         c = task % nc
-        work = new_work(arch, _block_points(N))
+        work = new_work(arch, block_points(N))
         parts[b, c] = _chunk_loss_grad(arch, W[b], X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, gparts[b, c])
     for b in prange(B):
         total = 0.0
@@ -1376,7 +1390,7 @@ def loss_grad_batch(arch, W, X, T, wd, out_loss, out_grad):
                 g[q] += gparts[b, c, q]
         for q in range(p):
             out_grad[b, q] = g[q] / N + wd * W[b, q]
-        out_loss[b] = total / N + 0.5 * wd * _sqnorm(W[b])
+        out_loss[b] = total / N + decay(wd, W[b])
 
 
 @jit(parallel=True)
@@ -1403,8 +1417,8 @@ def _matrix_batch(kind, arch, W, X, T, wd, split_chunks, out):
         for task in prange(B * nc):
             b = task // nc
             c = task % nc
-            work = _new_work2(arch, _block_points(N))
-            hq = np.empty((p, _block_points(N)))
+            work = _new_work2(arch, block_points(N))
+            hq = np.empty((p, block_points(N)))
             jac = np.empty((n_out, p))
             if kind == 0:
                 _hessian_chunk_sum(arch, W[b], X, T, c, work, hq, parts[b, c])
@@ -1441,7 +1455,7 @@ def hvp_batch(arch, W, V, X, T, wd, out):
     for task in prange(B * nc):
         b = task // nc
         c = task % nc
-        work = _new_work2(arch, _block_points(N))
+        work = _new_work2(arch, block_points(N))
         _chunk_hvp(arch, W[b], V[b], X, T, c * CHUNK, min(N, (c + 1) * CHUNK), work, parts[b, c])
     for b in prange(B):
         for q in range(p):

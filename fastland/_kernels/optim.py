@@ -273,7 +273,7 @@ def loss_grad_subset(arch, w, X, T, wd, idx, b, work, grad):
         mlp._backward(arch, w, work, grad)
     for q in range(p):
         grad[q] = grad[q] / b + wd * w[q]
-    return total / b + 0.5 * wd * mlp._sqnorm(w)
+    return total / b + mlp.decay(wd, w)
 
 
 @jit
@@ -322,7 +322,7 @@ def evaluate(arch, X, T, wd, hyper, pos, grad, loss, gnorm, status):
     """
     R, p = pos.shape
     for r in prange(R):
-        work = mlp.new_work(arch)
+        work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
         part = np.zeros(p)
         u = mlp.loss_grad_value(arch, pos[r], X, T, wd, work, part, grad[r])
         st, gn = _check(u, grad[r], hyper[H_TOL_GRAD], hyper[H_TOL_LOSS])
@@ -403,7 +403,7 @@ def run_block(
     for r in prange(R):
         w = pos[r]
         cur_g = grad[r]
-        work = mlp.new_work(arch)
+        work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
         part = np.zeros(p)
         gb = np.empty(p)  # mini-batch gradient, then the gradient used in the update
         e = np.empty(p)  # SAM / ASAM perturbation, Langevin noise

@@ -169,7 +169,7 @@ def run_block(
         if not math.isfinite(cur_loss[c]):
             status[c] = STATUS_BAD_START
             continue
-        work = mlp.new_work(arch)
+        work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
         part = np.zeros(p)
         w = pos[c].copy()
         g = cur_grad[c].copy()
@@ -389,7 +389,7 @@ def evaluate(arch, X, T, wd, pos, with_grad, cur_loss, cur_grad):
     """U (and grad U when ``with_grad``) at every chain's position."""
     C, p = pos.shape
     for c in prange(C):
-        work = mlp.new_work(arch)
+        work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
         if with_grad:
             part = np.zeros(p)
             cur_loss[c] = mlp.loss_grad_value(arch, pos[c], X, T, wd, work, part, cur_grad[c])
