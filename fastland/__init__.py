@@ -11,7 +11,7 @@ from .landscape import Landscape
 from .model import MLP
 from .sample import sample
 from .store import Run, open_run
-from .train import GradientFlowResult, TrainResult, gradient_flow, train
+from .train import GradientFlowResult, TrainResult, gradient_flow, open_train, train
 
 __all__ = [
     "Dataset",
@@ -28,6 +28,7 @@ __all__ = [
     "geometry",
     "gradient_flow",
     "open_run",
+    "open_train",
     "plot",
     "sample",
     "symmetry",

@@ -88,7 +88,16 @@ from ._kernels import rng as _rng
 from ._validate import check_choice, check_finite_array, check_int, check_positive
 from .landscape import Landscape, targets_for
 
-__all__ = ["OPTIMIZERS", "PRECISIONS", "GradientFlowResult", "TrainResult", "gradient_flow", "round_precision", "train"]
+__all__ = [
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "GradientFlowResult",
+    "TrainResult",
+    "gradient_flow",
+    "open_train",
+    "round_precision",
+    "train",
+]
 
 OPTIMIZERS = {
     "gd": _optim.GD,
@@ -158,6 +167,8 @@ class TrainResult:
         The optimiser settings (JSON-able).
     path : str or None
         The HDF5 file written, if any.
+    landscape : Landscape or None
+        The landscape trained on.
     """
 
     params: np.ndarray
@@ -173,6 +184,7 @@ class TrainResult:
     unchanged_steps: np.ndarray | None = None
     settings: dict = field(default_factory=dict)
     path: str | None = None
+    landscape: Landscape | None = field(default=None, repr=False, compare=False)
 
     @property
     def stalled_share(self) -> np.ndarray:
@@ -585,6 +597,7 @@ def train(
         )
         result.settings = settings
         result.path = path
+        result.landscape = land
         if writer is not None:
             writer.write_result(result)
     finally:
@@ -746,6 +759,60 @@ def _progress_bar(total: int, enabled: bool, desc: str):
 
 
 # ------------------------------------------------------------------------------ the file
+def open_train(path) -> TrainResult:
+    """Read a training file written by :func:`train` back into a :class:`TrainResult`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``fl.train(..., path=path)``.
+
+    Returns
+    -------
+    TrainResult
+        Equal, field by field, to what :func:`train` returned (the trajectory
+        included when it was recorded); ``landscape`` is rebuilt from the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a fastland training file, is damaged (truncated,
+        chunks missing), or holds a training that did not finish (no
+        ``result`` group: the records written so far are stated).
+    """
+    handle = _h5.open_file(path, kind=_FORMAT, max_version=FORMAT_VERSION, what="training file")
+    try:
+        f, name = handle.file, handle.path
+        n_rec = int(f["trajectory/n_records"][()]) if "trajectory" in f else 0
+        if "result" not in f:
+            raise ValueError(
+                f"path: {name!r} holds a training that did not finish (no result group; "
+                f"{n_rec} trajectory records were written); it cannot be read as a result"
+            )
+        g = f["result"]
+        needed = ("params", "loss", "grad_norm", "steps", "status", "stalled", "unchanged_steps")
+        missing = [k for k in needed if k not in g]
+        if missing:
+            raise ValueError(f"path: {name!r} is damaged: result lacks {', '.join(missing)}")
+        out = {k: g[k][()] for k in needed}
+        out["status"] = np.array([s.decode() if isinstance(s, bytes) else str(s) for s in out["status"]])
+        if "trajectory" in f:
+            t = f["trajectory"]
+            for key in ("w", "loss", "stalled"):
+                _h5.check_chunks(t[key], n_rec, name)
+            out["trajectory"] = t["w"][:, :n_rec]
+            out["trajectory_loss"] = t["loss"][:, :n_rec]
+            out["trajectory_stalled"] = t["stalled"][:, :n_rec]
+            out["trajectory_steps"] = t["step"][:n_rec]
+        result = TrainResult(**out, settings=json.loads(f.attrs["settings"]), path=name)
+        result.landscape = _h5.read_landscape(f["landscape"])
+        return result
+    finally:
+        handle.close()
+
+
 class _TrainFile:
     """The HDF5 file of one :func:`train` call (layout in the module notes)."""
 

@@ -24,6 +24,7 @@ PUBLIC = {
     "geometry",
     "gradient_flow",
     "open_run",
+    "open_train",
     "plot",
     "sample",
     "symmetry",

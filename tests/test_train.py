@@ -708,3 +708,47 @@ def test_bit_rounding_equals_the_scalar_rounding(bits, emin, emax):
     optim.round_array(x, bits, emin, emax, fast, True)
     optim.round_array(x, bits, emin, emax, slow, False)
     assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))  # bit for bit, signs of zeros and NaN included
+
+
+def test_open_train_reads_back_what_train_returned(tmp_path):
+    path = tmp_path / "fit.h5"
+    fit = train(SEED001, starts_for(SEED001, 3), steps=30, record_every=10, path=path, progress=False)
+    back = fl.open_train(path)
+    assert isinstance(back, fl.TrainResult) and back.path == str(path) and back.settings == fit.settings
+    for name in (
+        "params",
+        "loss",
+        "grad_norm",
+        "steps",
+        "status",
+        "stalled",
+        "unchanged_steps",
+        "trajectory",
+        "trajectory_loss",
+        "trajectory_steps",
+        "trajectory_stalled",
+    ):
+        assert_array_equal(getattr(back, name), getattr(fit, name), err_msg=name)
+    assert_array_equal(back.frozen, fit.frozen)
+    assert back.landscape.net == fit.landscape.net
+    assert_array_equal(back.landscape.data.X, SEED001.data.X)
+    assert back.landscape.loss(back.params[0]) == fit.loss[0]
+
+
+def test_open_train_refuses_damaged_unfinished_and_foreign_files(tmp_path):
+    path = tmp_path / "fit.h5"
+    train(SEED001, starts_for(SEED001, 2), steps=30, record_every=5, path=path, progress=False)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="damaged.*truncated"):
+        fl.open_train(cut)
+    run = tmp_path / "run.h5"
+    fl.sample(SEED001, chains=2, draws=3, progress=False, path=run).close()
+    with pytest.raises(ValueError, match="not a fastland"):
+        fl.open_train(run)
+    with pytest.raises(FileNotFoundError):
+        fl.open_train(tmp_path / "none.h5")
+    with h5py.File(path, "r+") as f:  # as if the process died before the end
+        del f["result"]
+    with pytest.raises(ValueError, match="did not finish.*7 trajectory records"):
+        fl.open_train(path)
