@@ -11,6 +11,15 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty output folder unless ``--overwrite`` was given."""
+    if not overwrite and out.exists() and any(out.iterdir()):
+        raise ValueError(
+            f"--out: {out} exists and is not empty; choose a new folder, or pass --overwrite to write into it "
+            f"(replacing the files this run writes)"
+        )
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Seed 001's rotation experiment, end to end."""
     from .experiments import rotation
@@ -20,8 +29,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         size = dict(chains=args.chains, draws=args.draws, thin=10, warmup=500, max_points=3000)
     out = Path(args.out) if args.out else Path(f"fastland-demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"--out: {out} exists and is not empty; choose a new folder")
+    _check_out(out, args.overwrite)
     t0 = time.perf_counter()
     print(f"fastland demo: seed 001's rotation experiment -> {out}/")
     print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
@@ -31,6 +39,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         figures=not args.no_figures,
         progress=True,
+        overwrite=args.overwrite,
         **size,
     )
     print()
@@ -49,8 +58,7 @@ def _cmd_teacher_student(args: argparse.Namespace) -> int:
     from .experiments import teacher_student
 
     out = Path(args.out) if args.out else Path(f"fastland-teacher-student-{time.strftime('%Y%m%d-%H%M%S')}")
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"--out: {out} exists and is not empty; choose a new folder")
+    _check_out(out, args.overwrite)
     t0 = time.perf_counter()
     print(f"fastland teacher-student: seed 004's experiment -> {out}/")
     print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
@@ -68,6 +76,7 @@ def _cmd_teacher_student(args: argparse.Namespace) -> int:
         seed=args.seed,
         figures=not args.no_figures,
         progress=True,
+        overwrite=args.overwrite,
     )
     print()
     print(result.table())
@@ -171,27 +180,30 @@ def _report_markdown(title: str, result, out: Path) -> str:
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     """Run one seed experiment and write report.md (+ figures and data) to the output folder."""
+    from ._outputs import claim, write_text
+
     func, title, full = _experiment(args.name)
     out = Path(args.out) if args.out else Path(f"fastland-{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"--out: {out} exists and is not empty; choose a new folder")
+    _check_out(out, args.overwrite)
     kwargs = dict(_SMALL.get(args.name, {}))
     if args.full:
         if full is None:
             print(f"(no full size is registered for {args.name}; running its defaults)")
         else:
             kwargs.update(full)
-    kwargs.update(out_dir=out, seed=args.seed, figures=not args.no_figures, progress=True)
+    kwargs.update(out_dir=out, seed=args.seed, figures=not args.no_figures, progress=True, overwrite=args.overwrite)
     if args.name in _SMALL:  # the older experiments print their steps through ``log``
         kwargs["log"] = print
     out.mkdir(parents=True, exist_ok=True)
+    path = out / "report.md"
+    claim([path], overwrite=args.overwrite, argname="--out")  # before the run, so a refusal costs nothing
     t0 = time.perf_counter()
     print(f"fastland reproduce {args.name}: {title} -> {out}/ ({'full' if args.full else 'small'} size)")
     print("(the first run compiles the kernels; later runs load them from the cache)")
     result = func(**kwargs)
     text = _report_markdown(title, result, out)
-    path = out / "report.md"
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    if not any(Path(f) == path for f in getattr(result, "files", None) or []):  # unless the run wrote it itself
+        write_text(path, text if text.endswith("\n") else text + "\n", overwrite=args.overwrite, argname="--out")
     print()
     print(text)
     print(f"wrote {path} in {time.perf_counter() - t0:.0f} s")
@@ -240,6 +252,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         path=args.out,
         seed=args.seed,
         resume=args.resume,
+        overwrite=args.overwrite,
         dtype=args.dtype,
         compression=args.compression,
     )
@@ -278,30 +291,37 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     import fastland as fl
     from fastland import plot
+    from fastland._outputs import claim
     from fastland.geometry import minima_plane
 
     stem = Path(args.run).with_suffix("")
-    written = []
+    ow = args.overwrite
+    figures = {name: Path(f"{stem}_{name}.png") for name in ("loss", "trace", "diagnostics", "minima_map")}
     with fl.open_run(args.run) as run:
-        for name, fn in (
-            ("loss", lambda p: plot.loss_histogram(np.asarray(run.loss[:]), threshold=args.threshold, path=p)),
-            ("trace", lambda p: plot.trace(run, path=p)),
-            ("diagnostics", lambda p: plot.diagnostics(run, path=p)),
-        ):
-            path = Path(f"{stem}_{name}.png")
-            fn(path)
-            written.append(path)
+        claim(list(figures.values())[:3], overwrite=ow, argname="run")  # refuse before any work
         plane = minima_plane(run, threshold=args.threshold, max_points=args.max_points)
-        if plane.n_low > 2:
-            path = Path(f"{stem}_minima_map.png")
+        if plane.n_low <= 2:
+            del figures["minima_map"]
+        claim(figures.values(), overwrite=ow, argname="run")  # every figure before the first is written
+        plot.loss_histogram(np.asarray(run.loss[:]), threshold=args.threshold, path=figures["loss"], overwrite=ow)
+        plot.trace(run, path=figures["trace"], overwrite=ow)
+        plot.diagnostics(run, path=figures["diagnostics"], overwrite=ow)
+        if "minima_map" in figures:
             null = plane.null_explained if np.isfinite(plane.null_explained) else None
             plot.minima_map(
-                plane.coords, plane.loss[plane.low], explained=float(np.nansum(plane.explained)), null=null, path=path
+                plane.coords,
+                plane.loss[plane.low],
+                explained=float(np.nansum(plane.explained)),
+                null=null,
+                path=figures["minima_map"],
+                overwrite=ow,
             )
-            written.append(path)
-    for path in written:
+    for path in figures.values():
         print(f"wrote {path}")
     return 0
+
+
+_OVERWRITE_HELP = "write into a non-empty --out folder, replacing the files this run writes"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--temperature", type=float, default=0.1)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    demo.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     demo.set_defaults(func=_cmd_demo)
 
     tsp = sub.add_parser("teacher-student", help="seed 004's experiment: where do trained students end?")
@@ -329,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     tsp.add_argument("--out", default=None, help="output folder (default: fastland-teacher-student-<time>)")
     tsp.add_argument("--seed", type=int, default=0)
     tsp.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    tsp.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     tsp.set_defaults(func=_cmd_teacher_student)
 
     rep = sub.add_parser("reproduce", help="run a seed experiment and write a markdown report")
@@ -337,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--full", action="store_true", help="the larger size (the seed's, where known)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    rep.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     rep.set_defaults(func=_cmd_reproduce)
 
     smp = sub.add_parser("sample", help="sample exp(-U/T) of a model on a dataset into a run file")
@@ -361,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--n-leapfrog", type=int, default=10)
     smp.add_argument("--seed", type=int, default=0)
     smp.add_argument("--resume", action="store_true", help="continue the run in --out")
+    smp.add_argument("--overwrite", action="store_true", help="replace an existing run file at --out")
     smp.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     smp.add_argument("--compression", default=None, choices=("gzip", "lzf"))
     smp.set_defaults(func=_cmd_sample)
@@ -380,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     plt.add_argument("run", help="HDF5 run file")
     plt.add_argument("--threshold", type=float, default=0.1)
     plt.add_argument("--max-points", type=int, default=5000)
+    plt.add_argument("--overwrite", action="store_true", help="replace existing <run>_<figure>.png files")
     plt.set_defaults(func=_cmd_plot)
     return parser
 
@@ -390,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
         parser.exit(2, f"fastland {args.command}: error: {exc}\n")
 
 

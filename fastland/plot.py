@@ -8,6 +8,9 @@ Conventions shared by every function:
 - ``ax`` (or ``fig`` for the multi-panel figures) draws into an existing Axes or
   Figure; without it a new figure is made.
 - ``path`` saves the figure (PNG unless the suffix says otherwise, 120 dpi).
+  An existing file is never replaced unless ``overwrite=True`` is passed: it
+  raises FileExistsError naming the file, which is left as it was. The file
+  appears complete or not at all (it is written beside it and then moved).
   A figure made *for* a file is a plain :class:`matplotlib.figure.Figure` drawn
   by the non-interactive Agg canvas: it never enters pyplot's list of open
   figures, so calling these functions in a loop leaks nothing and never touches
@@ -45,7 +48,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._validate import check_finite_array, check_int, check_positive
+from ._outputs import save_figure
+from ._validate import check_bool, check_finite_array, check_int, check_positive
 from .data import Dataset
 
 __all__ = [
@@ -156,13 +160,14 @@ def _single(ax, path, figsize):
     return ax.figure, ax
 
 
-def _finish(fig, path):
-    """Save (when asked) and return the root figure."""
+def _finish(fig, path, overwrite: bool = False):
+    """Save (when asked; an existing file only with ``overwrite``) and return the root figure."""
     fig = _root(fig)
     path = _check_path(path)
+    overwrite = check_bool("overwrite", overwrite)
     if path is not None:
         kw = {} if os.path.splitext(path)[1] else {"format": "png"}
-        fig.savefig(path, dpi=DPI, **kw)
+        save_figure(fig, path, overwrite=overwrite, argname="path", dpi=DPI, **kw)
     return fig
 
 
@@ -308,7 +313,7 @@ def _dataset_panel(ax, d: Dataset, title: str, target_scale=None, adjustable: st
     return mappable
 
 
-def dataset(data, ax=None, title: str | None = None, path=None):
+def dataset(data, ax=None, title: str | None = None, path=None, *, overwrite: bool = False):
     """Scatter plot of a dataset with 2-D inputs.
 
     Parameters
@@ -324,6 +329,9 @@ def dataset(data, ax=None, title: str | None = None, path=None):
         Default "Dataset (N points)".
     path : str or path-like, optional
         Save the figure there (PNG, 120 dpi).
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -339,10 +347,18 @@ def dataset(data, ax=None, title: str | None = None, path=None):
     mappable = _dataset_panel(ax, d, title or f"Dataset ({d.n} points)")
     if mappable is not None:
         ax.figure.colorbar(mappable, ax=ax, label="target y")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
-def datasets_by_angle(datasets: Mapping, path=None, fig=None, ncols: int | None = None, title: str | None = None):
+def datasets_by_angle(
+    datasets: Mapping,
+    path=None,
+    fig=None,
+    ncols: int | None = None,
+    title: str | None = None,
+    *,
+    overwrite: bool = False,
+):
     """One panel per rotation angle (seed 001, Figure 1).
 
     Parameters
@@ -359,6 +375,9 @@ def datasets_by_angle(datasets: Mapping, path=None, fig=None, ncols: int | None 
         Panels per row (default: up to 4).
     title : str, optional
         Figure title (default "Dataset per rotation angle").
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -386,7 +405,7 @@ def datasets_by_angle(datasets: Mapping, path=None, fig=None, ncols: int | None 
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label="target y")
     fig.suptitle(title or "Dataset per rotation angle")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 # ------------------------------------------------------------------------------ minima maps
@@ -439,7 +458,17 @@ def _minima_panel(ax, checked: tuple, title, vmin=None, vmax=None):
     return mappable
 
 
-def minima_map(coords, loss=None, ax=None, title: str | None = None, explained=None, null=None, path=None):
+def minima_map(
+    coords,
+    loss=None,
+    ax=None,
+    title: str | None = None,
+    explained=None,
+    null=None,
+    path=None,
+    *,
+    overwrite: bool = False,
+):
     """2-D map of the good minima, coloured by loss (seed 001, Figure 2).
 
     Parameters
@@ -461,6 +490,9 @@ def minima_map(coords, loss=None, ax=None, title: str | None = None, explained=N
         next to it.
     path : str or path-like, optional
         Save the figure there (PNG, 120 dpi).
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -477,7 +509,7 @@ def minima_map(coords, loss=None, ax=None, title: str | None = None, explained=N
     mappable = _minima_panel(ax, checked, title or "Good minima (2-D map)")
     if mappable is not None:
         ax.figure.colorbar(mappable, ax=ax, label="loss")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 def _unpack_map(angle, entry) -> tuple:
@@ -496,7 +528,9 @@ def _unpack_map(angle, entry) -> tuple:
     )
 
 
-def minima_maps_by_angle(maps: Mapping, path=None, fig=None, ncols: int | None = None, title: str | None = None):
+def minima_maps_by_angle(
+    maps: Mapping, path=None, fig=None, ncols: int | None = None, title: str | None = None, *, overwrite: bool = False
+):
     """One minima map per rotation angle, with a shared colour scale (seed 001, Figure 2).
 
     Parameters
@@ -512,6 +546,9 @@ def minima_maps_by_angle(maps: Mapping, path=None, fig=None, ncols: int | None =
         Panels per row (default: up to 4).
     title : str, optional
         Figure title (default "Good minima per rotation angle").
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -541,7 +578,7 @@ def minima_maps_by_angle(maps: Mapping, path=None, fig=None, ncols: int | None =
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label="loss")
     fig.suptitle(title or "Good minima per rotation angle")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 # ------------------------------------------------------------------------------ runs
@@ -550,7 +587,15 @@ def _is_run(obj) -> bool:
 
 
 def loss_histogram(
-    loss, threshold: float | None = None, ax=None, log: bool = True, path=None, bins: int = 60, title: str | None = None
+    loss,
+    threshold: float | None = None,
+    ax=None,
+    log: bool = True,
+    path=None,
+    bins: int = 60,
+    title: str | None = None,
+    *,
+    overwrite: bool = False,
 ):
     """Histogram of the sampled loss, with the low-loss threshold.
 
@@ -572,6 +617,9 @@ def loss_histogram(
         Number of bins.
     title : str, optional
         Default "Sampled loss (n values)".
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -621,7 +669,7 @@ def loss_histogram(
     ax.set_xlabel("loss U(w)")
     ax.set_ylabel("count")
     ax.set_title(title or f"Sampled loss ({v.size} values)")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 def _as_lazy(name: str, x):
@@ -634,7 +682,17 @@ def _as_lazy(name: str, x):
         raise ValueError(f"{name}: expected an array (chain, draw[, param]) or a Run") from None
 
 
-def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points: int = 5000, title: str | None = None):
+def trace(
+    run_or_array,
+    params=(0, 1),
+    chains=4,
+    ax=None,
+    path=None,
+    max_points: int = 5000,
+    title: str | None = None,
+    *,
+    overwrite: bool = False,
+):
     """Trace plots of a few chains for a few parameters (and the loss of a run).
 
     Only the plotted chains, parameters and (thinned) draws are read, e.g.
@@ -659,6 +717,9 @@ def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points:
         at most this many points per line.
     title : str, optional
         Figure title (default "Trace plots").
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -746,7 +807,7 @@ def trace(run_or_array, params=(0, 1), chains=4, ax=None, path=None, max_points:
     every = "every draw" if stride == 1 else f"every {stride}th draw"
     if ax is None:
         fig.suptitle(title or f"Trace plots ({len(chain_ids)} of {C} chains, {every})")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 def _summary_table(obj, max_draws: int) -> dict:
@@ -813,7 +874,14 @@ def _summary_table(obj, max_draws: int) -> dict:
 
 
 def diagnostics(
-    summary, ax=None, path=None, max_draws: int = 4000, ess_ref: float | None = 400.0, title: str | None = None
+    summary,
+    ax=None,
+    path=None,
+    max_draws: int = 4000,
+    ess_ref: float | None = 400.0,
+    title: str | None = None,
+    *,
+    overwrite: bool = False,
 ):
     """R-hat and bulk / tail ESS per parameter, in two panels.
 
@@ -836,6 +904,9 @@ def diagnostics(
         chains); None for none.
     title : str, optional
         Figure title (default "Convergence diagnostics").
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -893,7 +964,7 @@ def diagnostics(
             ax_r.set_xticks(idx, names, rotation=90, fontsize="small")
     if ax is None:
         fig.suptitle(title or "Convergence diagnostics")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 # ------------------------------------------------------------------------------ critical points
@@ -910,7 +981,15 @@ def _ordered_labels(found) -> list[str]:
 
 
 def eigenvalue_vs_loss(
-    min_eig, loss=None, labels=None, ax=None, path=None, title: str | None = None, linthresh: float | None = None
+    min_eig,
+    loss=None,
+    labels=None,
+    ax=None,
+    path=None,
+    title: str | None = None,
+    linthresh: float | None = None,
+    *,
+    overwrite: bool = False,
 ):
     """Smallest Hessian eigenvalue against the loss, coloured by class (seed 004).
 
@@ -936,6 +1015,9 @@ def eigenvalue_vs_loss(
     linthresh : float, optional
         Linear range of the symlog eigenvalue axis (default: the power of ten
         below the 5 % quantile of the nonzero ``|min_eig|``).
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -988,10 +1070,12 @@ def eigenvalue_vs_loss(
     ax.set_xlabel("loss")
     ax.set_ylabel(f"smallest Hessian eigenvalue (symlog, linear within ±{linthresh:.0e})")
     ax.set_title(title or "Smallest Hessian eigenvalue vs loss")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
-def class_counts(counts: Mapping, ax=None, path=None, normalize: bool = False, title: str | None = None):
+def class_counts(
+    counts: Mapping, ax=None, path=None, normalize: bool = False, title: str | None = None, *, overwrite: bool = False
+):
     """Plot grouped bars: how many points of each class, per student width (seed 004).
 
     Parameters
@@ -1008,6 +1092,9 @@ def class_counts(counts: Mapping, ax=None, path=None, normalize: bool = False, t
         Plot fractions of each width's total instead of counts.
     title : str, optional
         Default "Critical points by class".
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -1054,7 +1141,7 @@ def class_counts(counts: Mapping, ax=None, path=None, normalize: bool = False, t
     ax.set_xlabel("student width m")
     ax.set_ylabel("fraction of points" if normalize else "count")
     ax.set_title(title or "Critical points by class")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 def neurons(
@@ -1066,6 +1153,8 @@ def neurons(
     path=None,
     title: str | None = None,
     mirror: bool = False,
+    *,
+    overwrite: bool = False,
 ):
     """Incoming weight vectors of a student's neurons against the teacher's (seed 004).
 
@@ -1094,6 +1183,9 @@ def neurons(
         Also mark ``-w`` of each teacher neuron (grey crosses): because
         ``sigmoid(-z) = 1 - sigmoid(z)``, a student neuron there can stand in for
         the teacher's, up to a constant.
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -1168,10 +1260,19 @@ def neurons(
     ax.set_ylabel("$w_2$ (weight on $x_2$)")
     r = "" if T is None else f" vs teacher ({T.shape[0]})"
     ax.set_title(title or f"Incoming weights: student ({m}){r}")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
-def eps_sweep(eps, losses=None, ax=None, path=None, baseline: float | None = None, title: str | None = None):
+def eps_sweep(
+    eps,
+    losses=None,
+    ax=None,
+    path=None,
+    baseline: float | None = None,
+    title: str | None = None,
+    *,
+    overwrite: bool = False,
+):
     """Loss after perturb-and-refine against the perturbation size (log-log, seed 004).
 
     Parameters
@@ -1191,6 +1292,9 @@ def eps_sweep(eps, losses=None, ax=None, path=None, baseline: float | None = Non
         Loss at the unperturbed point (dashed line).
     title : str, optional
         Default "Loss vs perturbation size".
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -1243,7 +1347,7 @@ def eps_sweep(eps, losses=None, ax=None, path=None, baseline: float | None = Non
     ax.set_xlabel("perturbation size ε")
     ax.set_ylabel("loss after refinement")
     ax.set_title(title or "Loss vs perturbation size")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)
 
 
 # ------------------------------------------------------------------------------ generic
@@ -1257,6 +1361,8 @@ def series(
     path=None,
     title: str | None = None,
     logx: bool = False,
+    *,
+    overwrite: bool = False,
 ):
     """Plot lines, one per labelled series (a generic plot for experiment reports).
 
@@ -1276,6 +1382,9 @@ def series(
         Save the figure there (PNG, 120 dpi).
     title : str, optional
         Default "<ylabel> vs <xlabel>".
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file raises
+        FileExistsError and is left untouched.
 
     Returns
     -------
@@ -1315,4 +1424,4 @@ def series(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{ylabel} vs {xlabel}")
-    return _finish(fig, path)
+    return _finish(fig, path, overwrite)

@@ -14,7 +14,7 @@ import pytest
 
 from fastland import cli
 
-PROTOCOL = ("seed", "out_dir", "figures", "progress")
+PROTOCOL = ("seed", "out_dir", "figures", "progress", "overwrite")
 EXPECTED = {
     "rotation", "teacher-student", "slingshot", "degeneracy", "langevin-vs-sgd", "precision", "lr-sweep",
     "deep-linear",

@@ -203,8 +203,10 @@ def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"starts\[4\]"):
         teacher_student(widths=(4,), runs=2, starts={4: np.zeros((3, 12))}, out_dir=tmp_path, **QUIET)
     (tmp_path / "teacher_student.h5").write_bytes(b"")
-    with pytest.raises(ValueError, match="exists"):
+    with pytest.raises(FileExistsError, match="teacher_student.h5"):
         teacher_student(widths=(4,), runs=2, out_dir=tmp_path, **QUIET)
+    with pytest.raises(ValueError, match="overwrite"):
+        teacher_student(widths=(4,), runs=2, out_dir=tmp_path, overwrite=1, **QUIET)
 
 
 def test_cli_teacher_student(tmp_path, capsys):

@@ -88,16 +88,19 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .. import critical
-from .._validate import check_int, check_positive
+from .._outputs import write_text
+from .._validate import check_bool, check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import train
+from ._files import claim_outputs, result_file
 from ._json import finite_list
 
 __all__ = ["DeepLinearResult", "deep_linear", "hessian_at_zero", "theory_minimum"]
 
 FORMAT_VERSION = 1
+_FIGURES = ("deep_linear_loss.png", "deep_linear_zero.png")
 _ZERO = 1e-6
 
 
@@ -455,6 +458,8 @@ def deep_linear(
     out_dir=None,
     figures: bool = False,
     progress: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> DeepLinearResult:
     """Find the global minima of deep linear networks with weight decay and test w = 0.
 
@@ -489,6 +494,10 @@ def deep_linear(
         smallest Hessian eigenvalue at 0 (needs matplotlib).
     progress : bool, default False
         Print one line per depth.
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
@@ -516,6 +525,11 @@ def deep_linear(
             raise ValueError("weight_decay: expected at least one value")
     lo, hi = (check_positive("init_scales", s) for s in init_scales)
     scales = np.geomspace(lo, hi, runs)
+    overwrite = check_bool("overwrite", overwrite)
+    out = None
+    if out_dir is not None:  # every file this call writes, claimed before the computation
+        names = ["deep_linear.h5", "deep_linear.json", "deep_linear.md", *(_FIGURES if figures else ())]
+        out = claim_outputs(out_dir, names, overwrite)
     settings = {
         "depths": depths,
         "weight_decay": wds.tolist(),
@@ -609,8 +623,8 @@ def deep_linear(
         verdict=_verdict(results, wds, cn),
         settings=settings,
     )
-    if out_dir is not None:
-        _write(result, data, Path(out_dir), figures)
+    if out is not None:
+        _write(result, data, out, figures, overwrite)
     return result
 
 
@@ -655,19 +669,9 @@ def _verdict(results: list, wds: np.ndarray, cn: float) -> str:
     return head + "; ".join(parts) + "."
 
 
-def _write(result: DeepLinearResult, data: Dataset, out: Path, figures: bool) -> None:
-    import h5py
-
-    from .. import __version__
-
-    out.mkdir(parents=True, exist_ok=True)
+def _write(result: DeepLinearResult, data: Dataset, out: Path, figures: bool, overwrite: bool) -> None:
     path = out / "deep_linear.h5"
-    if path.exists():
-        raise ValueError(f"out_dir: {path} exists already; choose an empty folder")
-    with h5py.File(path, "w-") as f:
-        f.attrs["format"] = "fastland.deep_linear"
-        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-        f.attrs["fastland_version"] = __version__
+    with result_file(path, "fastland.deep_linear", FORMAT_VERSION, overwrite) as f:
         f.attrs["settings"] = json.dumps(result.settings)
         f.attrs["verdict"] = result.verdict
         f.attrs["loss_at_zero"] = result.loss_at_zero
@@ -706,7 +710,7 @@ def _write(result: DeepLinearResult, data: Dataset, out: Path, figures: bool) ->
             ys[f"D = {d.depth} found"] = d.loss_found
             ys[f"D = {d.depth} theory"] = d.loss_theory
         ys["U(0)"] = np.full(wd.size, result.loss_at_zero)
-        p = out / "deep_linear_loss.png"
+        p = out / _FIGURES[0]
         logx = bool(wd.min() > 0 and wd.max() / wd.min() > 20)
         fig = plot._new_figure(str(p), (6.0, 4.2))
         ax = fig.add_subplot()
@@ -732,15 +736,16 @@ def _write(result: DeepLinearResult, data: Dataset, out: Path, figures: bool) ->
         lines[-1].set_linestyle(":")
         lines[-1].set_marker("")
         ax.legend(fontsize="small", loc="best")
-        plot._finish(fig, str(p))
+        plot._finish(fig, str(p), overwrite)
         result.files.append(str(p))
-        p = out / "deep_linear_zero.png"
+        p = out / _FIGURES[1]
         plot.series(
             wd,
             {f"D = {d.depth}": d.zero_min_eig for d in result.depths},
             "weight decay",
             "smallest Hessian eigenvalue at w = 0",
             path=p,
+            overwrite=overwrite,
             title="Is w = 0 a local minimum?",
         )
         result.files.append(str(p))
@@ -748,5 +753,5 @@ def _write(result: DeepLinearResult, data: Dataset, out: Path, figures: bool) ->
         ("deep_linear.json", json.dumps(result.to_dict(), indent=2)),
         ("deep_linear.md", result.report()),
     ):
-        (out / name).write_text(text)
+        write_text(out / name, text, overwrite=overwrite, argname="out_dir")
         result.files.append(str(out / name))

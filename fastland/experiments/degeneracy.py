@@ -55,12 +55,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import critical, symmetry
-from .._validate import check_choice, check_int, check_positive
+from .._outputs import write_text
+from .._validate import check_bool, check_choice, check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import ACTIVATIONS, MLP
 from ..train import train
+from ._files import claim_outputs, result_file
 from ._json import finite_or_none, json_default
+
+FORMAT_VERSION = 1
 
 __all__ = ["ConfigResult", "DegeneracyResult", "Nullity", "degeneracy", "function_null", "hessian_nullity", "jacobian"]
 
@@ -538,6 +542,8 @@ def degeneracy(
     out_dir: str | Path | None = None,
     figures: bool = False,
     progress: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> DegeneracyResult:
     """Measure the Hessian's nullity at zero-loss minima and at other minima (seed 003).
 
@@ -572,6 +578,10 @@ def degeneracy(
     figures : bool, default False
         Hessian spectra (|eigenvalue| against index, tolerance marked) per configuration.
     progress : bool, default False
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
@@ -591,6 +601,11 @@ def degeneracy(
     lr = check_positive("lr", lr)
     init_scale = check_positive("init_scale", init_scale)
     polish_iter = check_int("polish_iter", polish_iter, 0)
+    overwrite = check_bool("overwrite", overwrite)
+    out = None
+    if out_dir is not None:  # every file this call writes, claimed before the computation
+        spectra = [_spectrum_name(a, m, N) for a in acts for m, N in pairs] if figures else []
+        out = claim_outputs(out_dir, ["degeneracy.h5", "degeneracy.json", "report.md", *spectra], overwrite)
     results = []
     k = 0
     for act in acts:
@@ -667,9 +682,13 @@ def degeneracy(
         settings=settings,
     )
     result.verdict = _verdict(result, zl, mins)
-    if out_dir is not None:
-        _write(result, Path(out_dir), figures)
+    if out is not None:
+        _write(result, out, figures, overwrite)
     return result
+
+
+def _spectrum_name(activation: str, width: int, n_points: int) -> str:
+    return f"spectrum_{activation}_m{width}_N{n_points}.png"
 
 
 def _verdict(r: DegeneracyResult, zl, mins) -> str:
@@ -729,8 +748,7 @@ def _verdict(r: DegeneracyResult, zl, mins) -> str:
     return " ".join(parts)
 
 
-def _write(result: DegeneracyResult, out: Path, figures: bool) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+def _write(result: DegeneracyResult, out: Path, figures: bool, overwrite: bool) -> None:
     files = []
     if figures:
         from .. import plot
@@ -748,7 +766,7 @@ def _write(result: DegeneracyResult, out: Path, figures: bool) -> None:
             ys["tolerance (run " + str(int(np.flatnonzero(ok)[0])) + ")"] = np.full(
                 c.n_params, nl.tol[np.flatnonzero(ok)[0]]
             )
-            p = out / f"spectrum_{c.activation}_m{c.width}_N{c.n_points}.png"
+            p = out / _spectrum_name(c.activation, c.width, c.n_points)
             plot.series(
                 idx,
                 ys,
@@ -756,13 +774,11 @@ def _write(result: DegeneracyResult, out: Path, figures: bool) -> None:
                 "|eigenvalue|",
                 logy=True,
                 path=p,
+                overwrite=overwrite,
                 title=f"{c.activation}, m={c.width}, N={c.n_points}, M={c.n_params}, M-N·k={c.bezout}",
             )
             files.append(str(p))
-    import h5py
-
-    with h5py.File(out / "degeneracy.h5", "w") as f:
-        f.attrs["format"] = "fastland.degeneracy"
+    with result_file(out / "degeneracy.h5", "fastland.degeneracy", FORMAT_VERSION, overwrite) as f:
         f.attrs["settings"] = json.dumps(result.settings, default=json_default)
         for c in result.configs:
             g = f.create_group(f"{c.activation}_m{c.width}_N{c.n_points}")
@@ -776,5 +792,6 @@ def _write(result: DegeneracyResult, out: Path, figures: bool) -> None:
                 g[key] = getattr(nl, key)
     result.out_dir = str(out)
     result.files = files + [str(out / n) for n in ("degeneracy.h5", "degeneracy.json", "report.md")]
-    (out / "degeneracy.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
-    (out / "report.md").write_text(result.report())
+    text = json.dumps(result.to_dict(), indent=2, default=json_default)
+    write_text(out / "degeneracy.json", text, overwrite=overwrite, argname="out_dir")
+    write_text(out / "report.md", result.report(), overwrite=overwrite, argname="out_dir")

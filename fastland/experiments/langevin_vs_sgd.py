@@ -50,17 +50,20 @@ import numpy as np
 from scipy import linalg, stats
 
 from .. import critical
-from .._validate import check_choice, check_int, check_positive
+from .._outputs import write_text
+from .._validate import check_bool, check_choice, check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
 from ..train import train
+from ._files import claim_outputs, result_file
 from ._json import json_default
 
 __all__ = ["Comparison", "LangevinResult", "gradient_noise", "langevin_vs_sgd"]
 
 _MODELS = ("linear", "tanh")
+FORMAT_VERSION = 1
 
 
 def gradient_noise(land: Landscape, w, batch_size: int) -> np.ndarray:
@@ -302,6 +305,8 @@ def langevin_vs_sgd(
     out_dir: str | Path | None = None,
     figures: bool = False,
     progress: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> LangevinResult:
     """Compare small-batch SGD's stationary distribution with Langevin and exp(-U/T).
 
@@ -338,6 +343,10 @@ def langevin_vs_sgd(
         ``noise_cov``), ``report.md`` and (with ``figures``) histograms there.
     figures : bool, default False
     progress : bool, default False
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
@@ -354,8 +363,13 @@ def langevin_vs_sgd(
     samples_per_run = check_int("samples_per_run", samples_per_run, 1)
     chains = check_int("chains", chains, 2)
     match_factor = check_positive("match_factor", match_factor)
+    overwrite = check_bool("overwrite", overwrite)
     land = _problem(model, n, noise, seed)
     p = land.n_params
+    out = None
+    if out_dir is not None:  # every file this call writes, claimed before the computation
+        names = ["samples.h5", "langevin_vs_sgd.json", "report.md"]
+        out = claim_outputs(out_dir, names + ([_histogram_name(k) for k in range(p)] if figures else []), overwrite)
     w_star = _find_minimum(land, seed)
     H = land.hessian(w_star)
     lam, V = np.linalg.eigh(H)
@@ -453,9 +467,13 @@ def langevin_vs_sgd(
         settings=settings,
     )
     result.verdict = _verdict(result)
-    if out_dir is not None:
-        _write(result, Path(out_dir), figures)
+    if out is not None:
+        _write(result, out, figures, overwrite)
     return result
+
+
+def _histogram_name(k: int) -> str:
+    return f"histogram_param{k}.png"
 
 
 def _verdict(r: LangevinResult) -> str:
@@ -495,8 +513,7 @@ def _verdict(r: LangevinResult) -> str:
     return lang + " " + sgd
 
 
-def _write(result: LangevinResult, out: Path, figures: bool) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+def _write(result: LangevinResult, out: Path, figures: bool, overwrite: bool) -> None:
     files = []
     if figures:
         from .. import plot
@@ -514,21 +531,19 @@ def _write(result: LangevinResult, out: Path, figures: bool) -> None:
             ys["Gaussian T H^-1"] = stats.norm.pdf(centers, result.minimum[k], sd)
             sd = math.sqrt(result.cov_sgd_predicted[k, k])
             ys["Gaussian, linearised SGD"] = stats.norm.pdf(centers, result.minimum[k], sd)
-            p = out / f"histogram_param{k}.png"
+            p = out / _histogram_name(k)
             plot.series(
                 centers,
                 ys,
                 f"parameter {k}",
                 "density",
                 path=p,
+                overwrite=overwrite,
                 title=f"Stationary distributions, parameter {k} (T = {result.temperature:.3g})",
             )
             files.append(str(p))
     result.out_dir = str(out)
-    import h5py
-
-    with h5py.File(out / "samples.h5", "w") as f:
-        f.attrs["format"] = "fastland.langevin_vs_sgd"
+    with result_file(out / "samples.h5", "fastland.langevin_vs_sgd", FORMAT_VERSION, overwrite) as f:
         f.attrs["settings"] = json.dumps(result.settings, default=json_default)
         f.attrs["temperature"] = result.temperature
         f["minimum"] = result.minimum
@@ -537,5 +552,6 @@ def _write(result: LangevinResult, out: Path, figures: bool) -> None:
         for name in ("sgd", "langevin", "mcmc"):
             f.create_dataset(name, data=getattr(result, name), compression="gzip")
     result.files = files + [str(out / f) for f in ("samples.h5", "langevin_vs_sgd.json", "report.md")]
-    (out / "langevin_vs_sgd.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
-    (out / "report.md").write_text(result.report())
+    text = json.dumps(result.to_dict(), indent=2, default=json_default)
+    write_text(out / "langevin_vs_sgd.json", text, overwrite=overwrite, argname="out_dir")
+    write_text(out / "report.md", result.report(), overwrite=overwrite, argname="out_dir")

@@ -38,17 +38,20 @@ import numpy as np
 from scipy import stats
 
 from .. import datasets
-from .._validate import check_int, check_positive
+from .._outputs import write_text
+from .._validate import check_bool, check_int, check_positive
 from ..geometry import canonical_form
 from ..landscape import Landscape
 from ..model import MLP
 from ..sharpness import sharpness
 from ..train import train
+from ._files import claim_outputs, result_file
 from ._json import finite_list, finite_or_none
 
 __all__ = ["LrSweepResult", "lr_sweep"]
 
 FORMAT_VERSION = 1
+_FIGURES = ("lr_sweep_sharpness.png", "lr_sweep_loss.png")
 
 
 @dataclass
@@ -222,6 +225,8 @@ def lr_sweep(
     out_dir=None,
     figures: bool = False,
     progress: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> LrSweepResult:
     """Train the same starts at several learning rates; report loss, sharpness and basins.
 
@@ -257,6 +262,10 @@ def lr_sweep(
         (needs matplotlib).
     progress : bool, default False
         Print one line per learning rate.
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
@@ -286,6 +295,11 @@ def lr_sweep(
     else:
         W0 = np.atleast_2d(np.asarray(starts, dtype=float))
     R, p = W0.shape
+    overwrite = check_bool("overwrite", overwrite)
+    out = None
+    if out_dir is not None:  # every file this call writes, claimed before the computation
+        names = ["lr_sweep.h5", "lr_sweep.json", "lr_sweep.md", *(_FIGURES if figures else ())]
+        out = claim_outputs(out_dir, names, overwrite)
     k = lr_arr.size
     shape = (k, R)
     final_loss = np.full(shape, np.nan)
@@ -385,8 +399,8 @@ def lr_sweep(
         settings=settings,
     )
     res.verdict = _verdict(res)
-    if out_dir is not None:
-        _write(res, land, Path(out_dir), figures)
+    if out is not None:
+        _write(res, land, out, figures, overwrite)
     return res
 
 
@@ -426,19 +440,11 @@ def _verdict(r: LrSweepResult) -> str:
     return text[0].upper() + text[1:]
 
 
-def _write(r: LrSweepResult, land: Landscape, out: Path, figures: bool) -> None:
+def _write(r: LrSweepResult, land: Landscape, out: Path, figures: bool, overwrite: bool) -> None:
     import h5py
 
-    from .. import __version__
-
-    out.mkdir(parents=True, exist_ok=True)
     path = out / "lr_sweep.h5"
-    if path.exists():
-        raise ValueError(f"out_dir: {path} exists already; choose an empty folder")
-    with h5py.File(path, "w-") as f:
-        f.attrs["format"] = "fastland.lr_sweep"
-        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-        f.attrs["fastland_version"] = __version__
+    with result_file(path, "fastland.lr_sweep", FORMAT_VERSION, overwrite) as f:
         f.attrs["settings"] = json.dumps(r.settings)
         f.attrs["verdict"] = r.verdict
         f.attrs["model"] = json.dumps(land.net.spec())
@@ -469,7 +475,7 @@ def _write(r: LrSweepResult, land: Landscape, out: Path, figures: bool) -> None:
     if figures:
         from .. import plot
 
-        p = out / "lr_sweep_sharpness.png"
+        p = out / _FIGURES[0]
         plot.series(
             r.lrs,
             {
@@ -482,10 +488,11 @@ def _write(r: LrSweepResult, land: Landscape, out: Path, figures: bool) -> None:
             logx=True,
             logy=True,
             path=p,
+            overwrite=overwrite,
             title="Sharpness reached against learning rate",
         )
         r.files.append(str(p))
-        p = out / "lr_sweep_loss.png"
+        p = out / _FIGURES[1]
         plot.series(
             r.lrs,
             {
@@ -497,9 +504,10 @@ def _write(r: LrSweepResult, land: Landscape, out: Path, figures: bool) -> None:
             logx=True,
             logy=True,
             path=p,
+            overwrite=overwrite,
             title="Loss against learning rate",
         )
         r.files.append(str(p))
     for name, text in (("lr_sweep.json", json.dumps(r.to_dict(), indent=2)), ("lr_sweep.md", r.report())):
-        (out / name).write_text(text)
+        write_text(out / name, text, overwrite=overwrite, argname="out_dir")
         r.files.append(str(out / name))

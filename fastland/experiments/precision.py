@@ -57,15 +57,18 @@ import numpy as np
 from scipy import stats
 
 from .. import critical, datasets
-from .._validate import check_int, check_positive
+from .._outputs import write_text
+from .._validate import check_bool, check_int, check_positive
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import _precision, round_precision, train
+from ._files import claim_outputs, result_file
 from ._json import finite_list, finite_or_none
 
 __all__ = ["PrecisionResult", "precision"]
 
 FORMAT_VERSION = 1
+_FIGURES = ("precision_stalled.png", "precision_loss.png", "precision_spread.png")
 
 
 @dataclass
@@ -284,6 +287,8 @@ def precision(
     out_dir=None,
     figures: bool = False,
     progress: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> PrecisionResult:
     """Train to convergence in several storage precisions and measure where the runs stop.
 
@@ -321,6 +326,10 @@ def precision(
         along Hessian eigenvectors against the prediction (needs matplotlib).
     progress : bool, default False
         Print one line per precision.
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
@@ -349,6 +358,11 @@ def precision(
         raise ValueError(f"land: expected a fastland.Landscape, got {type(land).__name__}")
     else:
         desc = repr(land)
+    overwrite = check_bool("overwrite", overwrite)
+    out = None
+    if out_dir is not None:  # every file this call writes, claimed before the computation
+        names = ["precision.h5", "precision.json", "precision.md", *(_FIGURES if figures else ())]
+        out = claim_outputs(out_dir, names, overwrite)
     t0 = time.perf_counter()
     if w_star is None:
         ws, us = _reference(land, seed)
@@ -430,8 +444,8 @@ def precision(
         dtypes=results, steps=rec_steps, w_star=ws, loss_star=us, eigenvalues=lam, lr=lr, verdict="", settings=settings
     )
     res.verdict = _verdict(res)
-    if out_dir is not None:
-        _write(res, land, Path(out_dir), figures)
+    if out is not None:
+        _write(res, land, out, figures, overwrite)
     return res
 
 
@@ -472,19 +486,9 @@ def _verdict(r: PrecisionResult) -> str:
     return head + " Per precision: " + "; ".join(parts) + "."
 
 
-def _write(r: PrecisionResult, land: Landscape, out: Path, figures: bool) -> None:
-    import h5py
-
-    from .. import __version__
-
-    out.mkdir(parents=True, exist_ok=True)
+def _write(r: PrecisionResult, land: Landscape, out: Path, figures: bool, overwrite: bool) -> None:
     path = out / "precision.h5"
-    if path.exists():
-        raise ValueError(f"out_dir: {path} exists already; choose an empty folder")
-    with h5py.File(path, "w-") as f:
-        f.attrs["format"] = "fastland.precision"
-        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-        f.attrs["fastland_version"] = __version__
+    with result_file(path, "fastland.precision", FORMAT_VERSION, overwrite) as f:
         f.attrs["settings"] = json.dumps(r.settings)
         f.attrs["verdict"] = r.verdict
         f.attrs["model"] = json.dumps(land.net.spec())
@@ -528,7 +532,7 @@ def _write(r: PrecisionResult, land: Landscape, out: Path, figures: bool) -> Non
         from .. import plot
 
         x = r.steps[1:]
-        p = out / "precision_stalled.png"
+        p = out / _FIGURES[0]
         plot.series(
             x,
             {str(d.dtype): d.stalled_share[1:] for d in r.dtypes},
@@ -536,14 +540,25 @@ def _write(r: PrecisionResult, land: Landscape, out: Path, figures: bool) -> Non
             "share of stalled updates",
             logx=True,
             path=p,
+            overwrite=overwrite,
             title="Updates below half a unit in the last place",
         )
         r.files.append(str(p))
-        p = out / "precision_loss.png"
+        p = out / _FIGURES[1]
         ys = {str(d.dtype): np.where(d.loss_excess[1:] > 0, d.loss_excess[1:], np.nan) for d in r.dtypes}
-        plot.series(x, ys, "step", "median U - U*", logx=True, logy=True, path=p, title="Loss plateau per precision")
+        plot.series(
+            x,
+            ys,
+            "step",
+            "median U - U*",
+            logx=True,
+            logy=True,
+            path=p,
+            overwrite=overwrite,
+            title="Loss plateau per precision",
+        )
         r.files.append(str(p))
-        p = out / "precision_spread.png"
+        p = out / _FIGURES[2]
         ys = {}
         for d in r.dtypes:
             ys[f"{d.dtype} measured"] = np.where(d.spread > 0, d.spread, np.nan)
@@ -566,8 +581,8 @@ def _write(r: PrecisionResult, land: Landscape, out: Path, figures: bool) -> Non
                 line.set_linestyle("--")
                 line.set_marker("")
         ax.legend(fontsize="small", loc="best")
-        plot._finish(fig, str(p))
+        plot._finish(fig, str(p), overwrite)
         r.files.append(str(p))
     for name, text in (("precision.json", json.dumps(r.to_dict(), indent=2)), ("precision.md", r.report())):
-        (out / name).write_text(text)
+        write_text(out / name, text, overwrite=overwrite, argname="out_dir")
         r.files.append(str(out / name))

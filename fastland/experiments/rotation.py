@@ -26,10 +26,13 @@ from scipy import linalg, stats
 from scipy.spatial.distance import cdist
 
 from .. import datasets
+from .._outputs import write_text
+from .._validate import check_bool
 from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio, read_flat
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
+from ._files import claim_outputs
 from ._json import finite_list, json_default
 
 __all__ = ["RotationResult", "rotation"]
@@ -212,6 +215,8 @@ def rotation(
     figures: bool = True,
     progress: bool = True,
     log=print,
+    *,
+    overwrite: bool = False,
 ) -> RotationResult:
     """Run seed 001's rotation experiment.
 
@@ -240,16 +245,26 @@ def rotation(
     progress : bool, default True
     log : callable, default print
         Receives one line per step; pass ``lambda s: None`` for silence.
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
     RotationResult
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     angles = [float(a) for a in angles]
     if not angles:
         raise ValueError("angles: expected at least one angle")
+    if len({f"{a:g}" for a in angles}) < len(angles):
+        raise ValueError(f"angles: expected distinct angles (one run file each), got {angles}")
+    overwrite = check_bool("overwrite", overwrite)
+    names = [f"rotation_{a:g}.h5" for a in angles] + ["rotation.json"]
+    if figures:
+        names += ["datasets.png", "minima_maps.png"]
+        names += [f"{kind}_{a:g}.png" for a in angles for kind in ("loss", "trace", "diagnostics")]
+    out = claim_outputs(out_dir, names, overwrite)  # every file this call writes, before the sampling
     base = datasets.random_labels(n=n, seed=data_seed)
     net = MLP(2, list(hidden), 2, activation=activation, loss="softmax_xent")
     per_angle: list[AngleResult] = []
@@ -264,8 +279,6 @@ def rotation(
         data_by_angle[angle] = data
         land = Landscape(net, data)
         path = out / f"rotation_{angle:g}.h5"
-        if path.exists():
-            raise ValueError(f"out_dir: {path} exists already; choose an empty folder")
         log(f"angle {angle:g}: sampling {chains} chains x {draws} draws (thin {thin}) -> {path}")
         run = sample(
             land,
@@ -280,6 +293,7 @@ def rotation(
             path=path,
             seed=seed,
             progress=progress,
+            overwrite=overwrite,
         )
         files.append(str(path))
         summ = run.summary()
@@ -357,9 +371,10 @@ def rotation(
         files=files,
     )
     if figures:
-        files.extend(_figures(result, data_by_angle, out))
+        files.extend(_figures(result, data_by_angle, out, overwrite))
     summary_path = out / "rotation.json"
-    summary_path.write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
+    text = json.dumps(result.to_dict(), indent=2, default=json_default)
+    write_text(summary_path, text, overwrite=overwrite, argname="out_dir")
     files.append(str(summary_path))
     return result
 
@@ -456,12 +471,12 @@ def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
     )
 
 
-def _figures(result: RotationResult, data_by_angle: dict, out: Path) -> list[str]:
+def _figures(result: RotationResult, data_by_angle: dict, out: Path, overwrite: bool) -> list[str]:
     from .. import plot
 
     files = []
     p = out / "datasets.png"
-    plot.datasets_by_angle({a: d for a, d in data_by_angle.items()}, path=p)
+    plot.datasets_by_angle({a: d for a, d in data_by_angle.items()}, path=p, overwrite=overwrite)
     files.append(str(p))
     maps = {}
     for a in result.angles:
@@ -470,19 +485,19 @@ def _figures(result: RotationResult, data_by_angle: dict, out: Path) -> list[str
         null = pl.null_explained if np.isfinite(pl.null_explained) else None
         maps[a.angle] = (pl.coords, pl.loss[pl.low], expl, null)
     p = out / "minima_maps.png"
-    plot.minima_maps_by_angle(maps, path=p)
+    plot.minima_maps_by_angle(maps, path=p, overwrite=overwrite)
     files.append(str(p))
     from ..store import open_run
 
     for a in result.angles:
         with open_run(a.path) as run:
             p = out / f"loss_{a.angle:g}.png"
-            plot.loss_histogram(np.asarray(run.loss[:]), threshold=a.plane.threshold, path=p)
+            plot.loss_histogram(np.asarray(run.loss[:]), threshold=a.plane.threshold, path=p, overwrite=overwrite)
             files.append(str(p))
             p = out / f"trace_{a.angle:g}.png"
-            plot.trace(run, path=p)
+            plot.trace(run, path=p, overwrite=overwrite)
             files.append(str(p))
             p = out / f"diagnostics_{a.angle:g}.png"
-            plot.diagnostics(run, path=p)
+            plot.diagnostics(run, path=p, overwrite=overwrite)
             files.append(str(p))
     return files

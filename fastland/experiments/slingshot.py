@@ -44,14 +44,18 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .._validate import check_choice, check_int, check_positive
+from .._outputs import write_text
+from .._validate import check_bool, check_choice, check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import OPTIMIZERS, train
+from ._files import claim_outputs
 from ._json import finite_list, finite_or_none, json_default
 
 __all__ = ["FactorResult", "PairedDifference", "SlingshotResult", "paired_difference", "slingshot"]
+
+_FIGURES = ("slingshot_curves.png", "slingshot_accuracy.png", "slingshot_factors.png")
 
 
 # ------------------------------------------------------------------------------ results
@@ -398,6 +402,8 @@ def slingshot(
     out_dir: str | Path | None = None,
     figures: bool = False,
     progress: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> SlingshotResult:
     """Run seed 000's slingshot maneuver against plain continued training.
 
@@ -446,6 +452,10 @@ def slingshot(
         Validation-loss curves and the differences against the factor (matplotlib).
     progress : bool, default False
         Progress bars of the training calls.
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
@@ -501,6 +511,10 @@ def slingshot(
     per_epoch = 1 if batch_size is None else math.ceil(train_data.n / batch_size)
     if optimizer == "gd" and batch_size is not None and batch_size < train_data.n:
         optimizer = "sgd"
+    overwrite = check_bool("overwrite", overwrite)
+    out = None
+    if out_dir is not None:  # every file this call writes, claimed before the computation
+        out = claim_outputs(out_dir, ["slingshot.json", "report.md", *(_FIGURES if figures else ())], overwrite)
 
     starts = net.init(seeds, method="glorot", seed=seed)
     overfit_steps = overfit_epochs * per_epoch
@@ -622,8 +636,8 @@ def slingshot(
         settings=settings,
     )
     result.verdict = _verdict(result)
-    if out_dir is not None:
-        _write(result, Path(out_dir), figures)
+    if out is not None:
+        _write(result, out, figures, overwrite)
     return result
 
 
@@ -689,13 +703,12 @@ def _verdict(r: SlingshotResult) -> str:
     return text
 
 
-def _write(result: SlingshotResult, out: Path, figures: bool) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+def _write(result: SlingshotResult, out: Path, figures: bool, overwrite: bool) -> None:
     files = []
     if figures:
         from .. import plot
 
-        p = out / "slingshot_curves.png"
+        p = out / _FIGURES[0]
         ys = {("control" if k == "control" else f"slingshot {k}"): v for k, v in result.curves.items()}
         plot.series(
             result.curve_epochs,
@@ -703,10 +716,11 @@ def _write(result: SlingshotResult, out: Path, figures: bool) -> None:
             "epochs after the branch point",
             "validation loss (mean over seeds)",
             path=p,
+            overwrite=overwrite,
             title="Slingshot vs plain continued training",
         )
         files.append(str(p))
-        p = out / "slingshot_accuracy.png"
+        p = out / _FIGURES[1]
         ys = {("control" if k == "control" else f"slingshot {k}"): v for k, v in result.curves_acc.items()}
         plot.series(
             result.curve_epochs,
@@ -714,10 +728,11 @@ def _write(result: SlingshotResult, out: Path, figures: bool) -> None:
             "epochs after the branch point",
             "validation accuracy (mean over seeds)",
             path=p,
+            overwrite=overwrite,
             title="Slingshot vs plain continued training",
         )
         files.append(str(p))
-        p = out / "slingshot_factors.png"
+        p = out / _FIGURES[2]
         fx = np.array([f.factor for f in result.factors])
         order = np.argsort(fx)
         ys = {
@@ -732,10 +747,12 @@ def _write(result: SlingshotResult, out: Path, figures: bool) -> None:
             "weight factor",
             "validation loss, slingshot - control",
             path=p,
+            overwrite=overwrite,
             title=f"Paired difference ({100 * result.confidence:g}% CI)",
         )
         files.append(str(p))
     result.out_dir = str(out)
     result.files = files + [str(out / "slingshot.json"), str(out / "report.md")]
-    (out / "slingshot.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
-    (out / "report.md").write_text(result.report())
+    text = json.dumps(result.to_dict(), indent=2, default=json_default)
+    write_text(out / "slingshot.json", text, overwrite=overwrite, argname="out_dir")
+    write_text(out / "report.md", result.report(), overwrite=overwrite, argname="out_dir")

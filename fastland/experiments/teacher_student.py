@@ -133,10 +133,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import critical, symmetry
-from .._validate import check_finite_array, check_int, check_positive
+from .._outputs import save_figure, write_text
+from .._validate import check_bool, check_finite_array, check_int, check_positive
 from ..data import teacher_student as _teacher_student_data
 from ..landscape import Landscape
 from ..train import OPTIMIZERS, train
+from ._files import claim_outputs, result_file
 from ._json import json_default
 
 __all__ = ["OUTCOMES", "TeacherStudentResult", "WidthResult", "teacher_student"]
@@ -556,6 +558,8 @@ def teacher_student(
     figures: bool = True,
     progress: bool = True,
     log=print,
+    *,
+    overwrite: bool = False,
 ) -> TeacherStudentResult:
     """Run seed 004's teacher-student experiment.
 
@@ -616,6 +620,10 @@ def teacher_student(
         Training progress bar (on a terminal).
     log : callable, default print
         Receives one line per phase; ``lambda s: None`` for silence.
+    overwrite : bool, default False
+        Replace these files in ``out_dir``. Without it a call whose files exist
+        already raises FileExistsError naming them, before any computation,
+        and leaves every file as it was.
 
     Returns
     -------
@@ -651,11 +659,13 @@ def teacher_student(
     sweep_tries = check_int("sweep_tries", sweep_tries, 1)
     seed = check_int("seed", seed, 0)
     given = _check_starts(starts, ws, runs)
-    out = Path(out_dir)
+    overwrite = check_bool("overwrite", overwrite)
+    names = ["teacher_student.h5", "summary.json"]
+    if figures:  # every figure this call may write (some only when a width has such points)
+        names += [f"{kind}_m{m}.png" for m in ws for kind in ("eigenvalue_vs_loss", "neurons", "eps_sweep")]
+        names.append("class_counts.png")
+    out = claim_outputs(out_dir, names, overwrite)  # before the computation, so a refusal costs nothing
     h5_path = out / "teacher_student.h5"
-    if h5_path.exists():
-        raise ValueError(f"out_dir: {h5_path} exists already; choose an empty folder")
-    out.mkdir(parents=True, exist_ok=True)
 
     ts = _teacher_student_data()
     n_iter = refine_iter if refine_iter is not None else _DEFAULT_ITER.get(refine)
@@ -700,14 +710,16 @@ def teacher_student(
         out_dir=str(out),
         files=[],
     )
-    _write_h5(result, ts, h5_path)
+    _write_h5(result, ts, h5_path, overwrite)
     result.files.append(str(h5_path))
     if figures:
-        result.files.extend(_figures(result, ts, out))
+        result.files.extend(_figures(result, ts, out, overwrite))
     result.seconds["total"] = time.perf_counter() - t_start
     summary = out / "summary.json"
     result.files.append(str(summary))
-    summary.write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
+    write_text(
+        summary, json.dumps(result.to_dict(), indent=2, default=json_default), overwrite=overwrite, argname="out_dir"
+    )
     log(f"done in {result.seconds['total']:.1f} s: {len(result.files)} files in {out}/")
     return result
 
@@ -977,15 +989,8 @@ def _verdict(results: list[WidthResult], settings: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ files
-def _write_h5(result: TeacherStudentResult, ts, path: Path) -> None:
-    import h5py
-
-    from .. import __version__
-
-    with h5py.File(path, "w-") as f:
-        f.attrs["format"] = _FORMAT
-        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-        f.attrs["fastland_version"] = __version__
+def _write_h5(result: TeacherStudentResult, ts, path: Path, overwrite: bool) -> None:
+    with result_file(path, _FORMAT, FORMAT_VERSION, overwrite) as f:
         f.attrs["settings"] = json.dumps(result.settings)
         for k, v in result.settings.items():
             if isinstance(v, str):
@@ -1063,7 +1068,7 @@ def _write_h5(result: TeacherStudentResult, ts, path: Path) -> None:
                 sg.create_dataset("label", data=_bytes(s.label))
 
 
-def _figures(result: TeacherStudentResult, ts, out: Path) -> list[str]:
+def _figures(result: TeacherStudentResult, ts, out: Path, overwrite: bool) -> list[str]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -1095,7 +1100,7 @@ def _figures(result: TeacherStudentResult, ts, out: Path) -> list[str]:
                     title=f"m={w.width}: after refinement",
                 )
             p = out / f"eigenvalue_vs_loss_m{w.width}.png"
-            fig.savefig(p, dpi=plot.DPI)
+            save_figure(fig, p, overwrite=overwrite, argname="out_dir", dpi=plot.DPI)
             files.append(str(p))
         present = [k for k in OUTCOMES if w.example(k) is not None]
         if present:
@@ -1111,16 +1116,21 @@ def _figures(result: TeacherStudentResult, ts, out: Path) -> list[str]:
                     SW, TW, SA[0], TA[0], ax=ax, mirror=True, title=f"m={w.width} {k} (run {i}, loss {w.loss[i]:.2g})"
                 )
             p = out / f"neurons_m{w.width}.png"
-            fig.savefig(p, dpi=plot.DPI)
+            save_figure(fig, p, overwrite=overwrite, argname="out_dir", dpi=plot.DPI)
             files.append(str(p))
         if w.sweeps:
             i, source, s = w.sweeps[0]
             p = out / f"eps_sweep_m{w.width}.png"
-            plot.eps_sweep(s, path=p, title=f"m={w.width}: perturb and refine from run {i} ({source})")
+            plot.eps_sweep(
+                s, path=p, overwrite=overwrite, title=f"m={w.width}: perturb and refine from run {i} ({source})"
+            )
             files.append(str(p))
     p = out / "class_counts.png"
     plot.class_counts(
-        {w.width: w.outcome_counts for w in result.widths}, path=p, title="Where the students end, per width"
+        {w.width: w.outcome_counts for w in result.widths},
+        path=p,
+        overwrite=overwrite,
+        title="Where the students end, per width",
     )
     files.append(str(p))
     return files
