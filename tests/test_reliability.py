@@ -145,7 +145,7 @@ def _h5_tools_read(path):
 
 
 @pytest.mark.skipif(None in H5_TOOLS, reason="h5dump/h5ls not installed (apt install hdf5-tools; CI installs it)")
-def test_hdf5_tools_read_run_and_train_files(tmp_path, small_land):
+def test_hdf5_tools_read_run_train_and_experiment_files(tmp_path, small_land):
     run_path = tmp_path / "run.h5"
     fl.sample(small_land, chains=2, draws=7, step=0.3, progress=False, path=run_path).close()
     attrs, listing, _ = _h5_tools_read(run_path)
@@ -164,6 +164,12 @@ def test_hdf5_tools_read_run_and_train_files(tmp_path, small_land):
     fl.train(small_land, starts, steps=4, record_every=2, path=train_path, progress=False)
     attrs, listing, _ = _h5_tools_read(train_path)
     assert "fastland_version" in attrs
+    # an experiment's result file (deep_linear: trained runs and their tables)
+    from fastland.experiments import deep_linear
+
+    deep_linear(depths=(1,), weight_decay=(0.05,), runs=2, steps=50, n=12, out_dir=tmp_path / "exp", progress=False)
+    attrs, listing, _ = _h5_tools_read(tmp_path / "exp" / "deep_linear.h5")
+    assert "fastland.deep_linear" in attrs
 
 
 # ---------------------------------------------------------------- Ctrl-C in a real process
