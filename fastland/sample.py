@@ -11,13 +11,15 @@ import sys
 import numba
 import numpy as np
 
+from ._kernels import lanes as _lanes
+from ._kernels import mlp as _mlp
 from ._kernels import rng as _rng
 from ._kernels import samplers as _samplers
 from ._validate import as_dtype, check_bool, check_choice, check_finite_array, check_int, check_positive
 from .landscape import Landscape
 from .store import HDF5Backend, MemoryBackend, Run, _default_chunk_draws
 
-__all__ = ["METHODS", "sample"]
+__all__ = ["METHODS", "memory_needed", "sample"]
 
 METHODS = {
     "rwm": _samplers.RWM,
@@ -28,6 +30,10 @@ METHODS = {
 # asymptotically optimal acceptance rates (Roberts & Rosenthal; Beskos et al. for HMC)
 _TARGET_ACCEPT = {"rwm": 0.234, "mala": 0.574, "hmc": 0.65, "langevin": 1.0}
 _BLOCK_BYTES = 16 * 2**20  # draws held in memory per block, all chains together
+# Below this much work per block (loss evaluations x points x parameters) a block runs
+# without a parallel region: waking the other threads costs microseconds on an idle machine
+# but milliseconds when other processes hold the cores, far more than such a block's work.
+_PARALLEL_MIN_WORK = 2_000_000
 _STATS = {"accepted": np.dtype(np.float32)}
 # settings that must match when a run is resumed (draws may grow)
 # Version of the kernels' use of the random streams, stored with every run. 2: RWM steps
@@ -271,6 +277,7 @@ def sample(
         "kernel_version": KERNEL_VERSION,
     }
 
+    _check_memory(land, chains, method, block_draws, store_dtype)
     if resume:
         # everything is checked read-only first: a refused or failing resume changes no byte
         reader = HDF5Backend.open(path, mode="r")
@@ -471,9 +478,72 @@ def _run(backend, land, state, settings, draws, block_draws, progress, interrupt
             bar.close()
 
 
+def memory_needed(
+    land: Landscape, chains: int, method: str = "rwm", block_draws: int | None = None, dtype="float64"
+) -> int:
+    """Bytes of memory :func:`sample` needs at its peak, besides the landscape's own arrays.
+
+    The chain state (position, gradient, two saved copies: 4 x chains x p
+    doubles), one block of draws (``block_draws`` x chains x p in ``dtype``; by
+    default 16 MiB), and the kernels' workspace per task running at once (one
+    task per thread): RWM advances 32 chains per task in SIMD lanes (two p x 32
+    arrays of positions, p x 32 random words and a (layers + 5) x max width x 32
+    workspace), the other methods one chain per task (about 8 p-vectors and a
+    4 x units x min(N, 256) workspace).
+    """
+    p = land.n_params
+    arch = land._arch
+    units = int(_mlp.n_rows(arch))
+    threads = numba.get_num_threads()
+    if method == "rwm":
+        tasks = min(threads, -(-chains // _lanes.LANES))
+        per_task = 8 * _lanes.LANES * (3 * p + (int(arch[0]) + 5) * int(_mlp.max_width(arch)))
+    else:
+        tasks = min(threads, chains)
+        per_task = 8 * (8 * p + 4 * units * int(_mlp.block_points(land._X.shape[0])))
+    itemsize = np.dtype(dtype).itemsize
+    block = _BLOCK_BYTES if block_draws is None else block_draws * chains * p * itemsize
+    return int(4 * chains * p * 8 + block + tasks * per_task)
+
+
+def _check_memory(land, chains, method, block_draws, dtype) -> None:
+    """Refuse a run that cannot fit in the memory this machine has free, before any file exists."""
+    need = memory_needed(land, chains, method, block_draws, dtype)
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system with these names
+        return
+    if need > free:
+        raise MemoryError(
+            f"sample: this run needs about {need / 2**30:.1f} GiB of memory (chains={chains}, "
+            f"n_params={land.n_params}, method={method!r}; see fastland.sample.memory_needed) but "
+            f"{free / 2**30:.1f} GiB are free; use fewer chains, a smaller block_draws or a smaller network"
+        )
+
+
+def _parallel(tasks: int, work: int) -> bool:
+    """Whether a block of ``tasks`` independent tasks and ``work`` in total is worth a parallel region."""
+    return tasks > 1 and numba.get_num_threads() > 1 and work >= _PARALLEL_MIN_WORK
+
+
 def _block(method, args, thin, k, settings, store, adapt_on, state, out, status) -> None:
-    """One kernel call: k draws of ``thin`` steps (RWM in chain lanes, the others per chain)."""
+    """One kernel call: k draws of ``thin`` steps (RWM in chain lanes, the others per chain).
+
+    Small blocks run in the serial twin of the kernel (bit-identical: both call the same
+    compiled per-chain function), see ``_PARALLEL_MIN_WORK``.
+    """
+    chains = state["position"].shape[0]
+    X = args[1]
+    evals = k * thin * (settings["n_leapfrog"] if method == _samplers.HMC else 1)
+    work = chains * evals * max(1, X.shape[0]) * state["position"].shape[1]
     if method == _samplers.RWM:
+        tasks = -(-chains // _lanes.LANES)
+        if not _parallel(tasks, work):
+            _samplers.rwm_block_serial(
+                *args, thin, k, store, adapt_on, settings["target_accept"], state["position"],
+                state["loss"], state["rng"], state["step_size"], state["adapt"], *out, status,
+            )  # fmt: skip
+            return
         # few, large groups of chains: hand them out one at a time, so that a thread slowed
         # down by other processes does not hold up the others (results do not depend on it)
         chunk = numba.get_parallel_chunksize()
@@ -486,7 +556,8 @@ def _block(method, args, thin, k, settings, store, adapt_on, state, out, status)
         finally:
             numba.set_parallel_chunksize(chunk)
     else:
-        _samplers.run_block(
+        kernel = _samplers.run_block if _parallel(chains, work) else _samplers.run_block_serial
+        kernel(
             method,
             *args,
             thin,

@@ -221,3 +221,46 @@ def test_sigint_stops_after_a_block_reraises_and_leaves_a_resumable_file(tmp_pat
         assert a.n_draws == b.n_draws == total
         np.testing.assert_array_equal(a.draws[:], b.draws[:])
         np.testing.assert_array_equal(a.loss[:], b.loss[:])
+
+
+# ---------------------------------------------------------------- tiny blocks
+@pytest.mark.parametrize("method, serial, parallel", [("rwm", "rwm_block_serial", "rwm_block"),
+                                                      ("mala", "run_block_serial", "run_block"),
+                                                      ("hmc", "run_block_serial", "run_block")])  # fmt: skip
+def test_tiny_blocks_skip_the_parallel_region_and_give_the_same_draws(
+    monkeypatch, small_land, method, serial, parallel
+):
+    import numba
+
+    from fastland._kernels import samplers
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 threads to compare the parallel kernel")
+    calls = {serial: 0, parallel: 0}
+    for name in calls:
+        kernel = getattr(samplers, name)
+
+        def counted(*a, _kernel=kernel, _name=name):
+            calls[_name] += 1
+            return _kernel(*a)
+
+        monkeypatch.setattr(samplers, name, counted)
+    kw = dict(chains=40, draws=30, thin=20, warmup=0, step=0.05, method=method, seed=5, progress=False)
+    big = fl.sample(small_land, **kw)
+    assert calls == {serial: 0, parallel: 1}  # one block of 40 x 600 steps: parallel
+    tiny = fl.sample(small_land, block_draws=1, **kw)
+    assert calls == {serial: 30, parallel: 1}  # 30 blocks of 40 x 20 steps: serial
+    np.testing.assert_array_equal(tiny.draws[:], big.draws[:])
+    np.testing.assert_array_equal(tiny.loss[:], big.loss[:])
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_any_file(tmp_path):
+    from fastland.sample import memory_needed
+
+    huge = fl.Landscape(fl.MLP(2, [10**8], 1, loss="mse"), fl.datasets.random_labels(n=10, seed=0))
+    p = huge.n_params
+    # RWM: 32 SIMD lanes of 3 p-vectors per task, plus the chain state
+    assert memory_needed(huge, 1, "rwm") >= 8 * 32 * 3 * p + 4 * p * 8
+    with pytest.raises(MemoryError, match=r"needs about \d+\.\d GiB.*chains=1"):
+        fl.sample(huge, chains=1, draws=2, progress=False, path=tmp_path / "big.h5")
+    assert not (tmp_path / "big.h5").exists()

@@ -129,6 +129,132 @@ def _mala_log_q(w_to, w_from, g_from, step, temperature):
     return -s / (2.0 * step * step)
 
 
+@jit
+def _run_block_one(
+    c,
+    method,
+    arch,
+    X,
+    T,
+    wd,
+    temperature,
+    box,
+    thin,
+    n_draws,
+    n_leapfrog,
+    store,
+    adapt_on,
+    target_accept,
+    pos,
+    cur_loss,
+    cur_grad,
+    states,
+    step,
+    adapt,
+    out_w,
+    out_loss,
+    out_acc,
+    status,
+):
+    """One chain of :func:`run_block` (the same compiled code for the parallel and serial drivers)."""
+    p = pos.shape[1]
+    uses_grad = method != RWM
+    status[c] = STATUS_OK
+    if not math.isfinite(cur_loss[c]):
+        status[c] = STATUS_BAD_START
+        return
+    work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
+    part = np.zeros(p)
+    w = pos[c].copy()
+    g = cur_grad[c].copy()
+    u = cur_loss[c]
+    prop = np.empty(p)
+    gprop = np.zeros(p)
+    noise = np.empty(p)
+    mom = np.empty(p)
+    st = states[c]
+    eps = step[c]
+    for d in range(n_draws):
+        n_acc = 0.0
+        for _ in range(thin):
+            accept_prob = 1.0
+            if method == MALA or method == LANGEVIN:
+                rng.fill_normal(st, noise)
+                a = eps * eps / (2.0 * temperature)
+                for q in range(p):
+                    prop[q] = w[q] - a * g[q] + eps * noise[q]
+                if method == LANGEVIN:
+                    if _reflect(prop, noise, box):
+                        u_new = mlp.loss_grad_value(arch, prop, X, T, wd, work, part, gprop)
+                        if math.isfinite(u_new):
+                            w[:] = prop
+                            g[:] = gprop
+                            u = u_new
+                            n_acc += 1.0
+                    continue
+                accept_prob = 0.0
+                if _inside(prop, box):
+                    u_new = mlp.loss_grad_value(arch, prop, X, T, wd, work, part, gprop)
+                    if math.isfinite(u_new):
+                        log_r = (
+                            -(u_new - u) / temperature
+                            + _mala_log_q(w, prop, gprop, eps, temperature)
+                            - _mala_log_q(prop, w, g, eps, temperature)
+                        )
+                        accept_prob = math.exp(min(0.0, log_r)) if math.isfinite(log_r) else 0.0
+                if accept_prob > 0.0 and rng.uniform(st) < accept_prob:
+                    w[:] = prop
+                    g[:] = gprop
+                    u = u_new
+                    n_acc += 1.0
+            else:  # HMC
+                rng.fill_normal(st, mom)
+                kin0 = 0.0
+                for q in range(p):
+                    kin0 += 0.5 * mom[q] * mom[q]
+                prop[:] = w
+                gprop[:] = g
+                u_new = u
+                ok = True
+                for _leap in range(n_leapfrog):
+                    for q in range(p):
+                        mom[q] -= 0.5 * eps * gprop[q] / temperature
+                        prop[q] += eps * mom[q]
+                    if not _reflect(prop, mom, box):
+                        ok = False
+                        break
+                    u_new = mlp.loss_grad_value(arch, prop, X, T, wd, work, part, gprop)
+                    if not math.isfinite(u_new):
+                        ok = False
+                        break
+                    for q in range(p):
+                        mom[q] -= 0.5 * eps * gprop[q] / temperature
+                accept_prob = 0.0
+                if ok:
+                    kin1 = 0.0
+                    for q in range(p):
+                        kin1 += 0.5 * mom[q] * mom[q]
+                    log_r = -(u_new - u) / temperature - (kin1 - kin0)
+                    accept_prob = math.exp(min(0.0, log_r)) if math.isfinite(log_r) else 0.0
+                if accept_prob > 0.0 and rng.uniform(st) < accept_prob:
+                    w[:] = prop
+                    g[:] = gprop
+                    u = u_new
+                    n_acc += 1.0
+            if adapt_on and method != LANGEVIN:
+                eps = _adapt(adapt, c, accept_prob, target_accept)
+        if store:
+            for q in range(p):
+                out_w[c, d, q] = w[q]
+            out_loss[c, d] = u
+            out_acc[c, d] = n_acc / thin
+    pos[c, :] = w
+    cur_loss[c] = u
+    if uses_grad:
+        cur_grad[c, :] = g
+    step[c] = eps
+
+
 @jit(parallel=True)
 def run_block(
     method,
@@ -162,103 +288,200 @@ def run_block(
     ``adapt_on`` the step sizes adapt (not for Langevin, which has no accept step).
     ``cur_loss`` / ``cur_grad`` must hold U and grad U at ``pos`` (see ``evaluate``).
     """
+    for c in prange(pos.shape[0]):
+        _run_block_one(
+            c,
+            method,
+            arch,
+            X,
+            T,
+            wd,
+            temperature,
+            box,
+            thin,
+            n_draws,
+            n_leapfrog,
+            store,
+            adapt_on,
+            target_accept,
+            pos,
+            cur_loss,
+            cur_grad,
+            states,
+            step,
+            adapt,
+            out_w,
+            out_loss,
+            out_acc,
+            status,
+        )
+
+
+@jit
+def run_block_serial(
+    method,
+    arch,
+    X,
+    T,
+    wd,
+    temperature,
+    box,
+    thin,
+    n_draws,
+    n_leapfrog,
+    store,
+    adapt_on,
+    target_accept,
+    pos,
+    cur_loss,
+    cur_grad,
+    states,
+    step,
+    adapt,
+    out_w,
+    out_loss,
+    out_acc,
+    status,
+):
+    """:func:`run_block` without a parallel region (bit-identical): for blocks too small to share out."""
+    for c in range(pos.shape[0]):
+        _run_block_one(
+            c,
+            method,
+            arch,
+            X,
+            T,
+            wd,
+            temperature,
+            box,
+            thin,
+            n_draws,
+            n_leapfrog,
+            store,
+            adapt_on,
+            target_accept,
+            pos,
+            cur_loss,
+            cur_grad,
+            states,
+            step,
+            adapt,
+            out_w,
+            out_loss,
+            out_acc,
+            status,
+        )
+
+
+@jit
+def _rwm_block_one(
+    g,
+    arch,
+    X,
+    T,
+    wd,
+    temperature,
+    box,
+    thin,
+    n_draws,
+    store,
+    adapt_on,
+    target_accept,
+    pos,
+    cur_loss,
+    states,
+    step,
+    adapt,
+    out_w,
+    out_loss,
+    out_acc,
+    status,
+):
+    """One group of chains of :func:`rwm_block` (the same compiled code for the parallel and serial drivers)."""
     C, p = pos.shape
-    uses_grad = method != RWM
-    for c in prange(C):
-        status[c] = STATUS_OK
-        if not math.isfinite(cur_loss[c]):
-            status[c] = STATUS_BAD_START
-            continue
-        work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
-        part = np.zeros(p)
-        w = pos[c].copy()
-        g = cur_grad[c].copy()
-        u = cur_loss[c]
-        prop = np.empty(p)
-        gprop = np.zeros(p)
-        noise = np.empty(p)
-        mom = np.empty(p)
-        st = states[c]
-        eps = step[c]
-        for d in range(n_draws):
-            n_acc = 0.0
-            for _ in range(thin):
-                accept_prob = 1.0
-                if method == MALA or method == LANGEVIN:
-                    rng.fill_normal(st, noise)
-                    a = eps * eps / (2.0 * temperature)
-                    for q in range(p):
-                        prop[q] = w[q] - a * g[q] + eps * noise[q]
-                    if method == LANGEVIN:
-                        if _reflect(prop, noise, box):
-                            u_new = mlp.loss_grad_value(arch, prop, X, T, wd, work, part, gprop)
-                            if math.isfinite(u_new):
-                                w[:] = prop
-                                g[:] = gprop
-                                u = u_new
-                                n_acc += 1.0
-                        continue
-                    accept_prob = 0.0
-                    if _inside(prop, box):
-                        u_new = mlp.loss_grad_value(arch, prop, X, T, wd, work, part, gprop)
-                        if math.isfinite(u_new):
-                            log_r = (
-                                -(u_new - u) / temperature
-                                + _mala_log_q(w, prop, gprop, eps, temperature)
-                                - _mala_log_q(prop, w, g, eps, temperature)
-                            )
-                            accept_prob = math.exp(min(0.0, log_r)) if math.isfinite(log_r) else 0.0
-                    if accept_prob > 0.0 and rng.uniform(st) < accept_prob:
-                        w[:] = prop
-                        g[:] = gprop
-                        u = u_new
-                        n_acc += 1.0
-                else:  # HMC
-                    rng.fill_normal(st, mom)
-                    kin0 = 0.0
-                    for q in range(p):
-                        kin0 += 0.5 * mom[q] * mom[q]
-                    prop[:] = w
-                    gprop[:] = g
-                    u_new = u
-                    ok = True
-                    for _leap in range(n_leapfrog):
-                        for q in range(p):
-                            mom[q] -= 0.5 * eps * gprop[q] / temperature
-                            prop[q] += eps * mom[q]
-                        if not _reflect(prop, mom, box):
-                            ok = False
-                            break
-                        u_new = mlp.loss_grad_value(arch, prop, X, T, wd, work, part, gprop)
-                        if not math.isfinite(u_new):
-                            ok = False
-                            break
-                        for q in range(p):
-                            mom[q] -= 0.5 * eps * gprop[q] / temperature
-                    accept_prob = 0.0
-                    if ok:
-                        kin1 = 0.0
-                        for q in range(p):
-                            kin1 += 0.5 * mom[q] * mom[q]
-                        log_r = -(u_new - u) / temperature - (kin1 - kin0)
-                        accept_prob = math.exp(min(0.0, log_r)) if math.isfinite(log_r) else 0.0
-                    if accept_prob > 0.0 and rng.uniform(st) < accept_prob:
-                        w[:] = prop
-                        g[:] = gprop
-                        u = u_new
-                        n_acc += 1.0
-                if adapt_on and method != LANGEVIN:
-                    eps = _adapt(adapt, c, accept_prob, target_accept)
-            if store:
+    L = lanes.LANES
+    n_pairs = (p + 1) // 2
+    n_blocks = lanes.step_blocks(p)
+    u_word = 2 * n_pairs
+    c0 = g * L
+    nc = min(L, C - c0)
+    bad = False
+    for j in range(nc):
+        status[c0 + j] = STATUS_OK
+        if not math.isfinite(cur_loss[c0 + j]):
+            status[c0 + j] = STATUS_BAD_START
+            bad = True
+    if bad:
+        return
+    w = np.empty((p, L))
+    prop = np.empty((p, L))
+    work = lanes.new_work(arch)
+    part = np.empty(L)
+    inside = np.empty(L)
+    u_new = np.empty(L)
+    u = np.empty(L)
+    eps = np.empty(L)
+    acc = np.empty(L)
+    n_acc = np.empty(L)
+    k0 = np.empty(L, dtype=np.uint64)
+    k1 = np.empty(L, dtype=np.uint64)
+    ctr = np.empty(L, dtype=np.uint64)
+    words = np.empty((2 * n_blocks, L), dtype=np.uint64)
+    for j in range(L):  # lanes past the last chain repeat it; their results are dropped
+        c = c0 + min(j, nc - 1)
+        for q in range(p):
+            w[q, j] = pos[c, q]
+        u[j] = cur_loss[c]
+        eps[j] = step[c]
+        k0[j] = states[c, 0]
+        k1[j] = states[c, 1]
+        ctr[j] = states[c, 2]
+    for d in range(n_draws):
+        for j in range(L):
+            n_acc[j] = 0.0
+        for _ in range(thin):
+            lanes.philox_lanes(k0, k1, ctr, n_blocks, words)
+            for j in range(L):
+                ctr[j] += np.uint64(n_blocks)
+            lanes.normals_lanes(words, p, prop)
+            for j in range(L):
+                inside[j] = 1.0
+            for q in range(p):
+                for j in range(L):
+                    x = w[q, j] + eps[j] * prop[q, j]
+                    prop[q, j] = x
+                    inside[j] = inside[j] if (-box <= x) & (x <= box) else 0.0
+            lanes.loss_lanes(arch, prop, X, T, wd, work, part, u_new)
+            for j in range(L):
+                un = u_new[j]
+                log_r = -(un - u[j]) / temperature
+                a = vmath.exp(log_r if log_r < 0.0 else 0.0)
+                a = a if (inside[j] == 1.0) & (un - un == 0.0) else 0.0  # outside or non-finite: reject
+                yes = lanes.uniform_from_word(words[u_word, j]) < a
+                u[j] = un if yes else u[j]
+                n_acc[j] += 1.0 if yes else 0.0
+                acc[j] = a
+                inside[j] = 1.0 if yes else 0.0  # now: moved
+            for q in range(p):
+                for j in range(L):
+                    w[q, j] = prop[q, j] if inside[j] == 1.0 else w[q, j]
+            if adapt_on:
+                for j in range(nc):
+                    eps[j] = _adapt(adapt, c0 + j, acc[j], target_accept)
+        if store:
+            for j in range(nc):
                 for q in range(p):
-                    out_w[c, d, q] = w[q]
-                out_loss[c, d] = u
-                out_acc[c, d] = n_acc / thin
-        pos[c, :] = w
-        cur_loss[c] = u
-        if uses_grad:
-            cur_grad[c, :] = g
-        step[c] = eps
+                    out_w[c0 + j, d, q] = w[q, j]
+                out_loss[c0 + j, d] = u[j]
+                out_acc[c0 + j, d] = n_acc[j] / thin
+    for j in range(nc):
+        c = c0 + j
+        for q in range(p):
+            pos[c, q] = w[q, j]
+        cur_loss[c] = u[j]
+        states[c, 2] = ctr[j]
+        states[c, 7] = np.uint64(4)  # no buffered word: the next one starts a new block
+        step[c] = eps[j]
 
 
 @jit(parallel=True)
@@ -296,92 +519,82 @@ def rwm_block(
     run the same instructions. A group with a chain whose loss is not finite
     reports it in ``status`` and does not move.
     """
-    C, p = pos.shape
-    L = lanes.LANES
-    n_groups = (C + L - 1) // L
-    n_pairs = (p + 1) // 2
-    n_blocks = lanes.step_blocks(p)
-    u_word = 2 * n_pairs
+    n_groups = (pos.shape[0] + lanes.LANES - 1) // lanes.LANES
     for g in prange(n_groups):
-        c0 = g * L
-        nc = min(L, C - c0)
-        bad = False
-        for j in range(nc):
-            status[c0 + j] = STATUS_OK
-            if not math.isfinite(cur_loss[c0 + j]):
-                status[c0 + j] = STATUS_BAD_START
-                bad = True
-        if bad:
-            continue
-        w = np.empty((p, L))
-        prop = np.empty((p, L))
-        work = lanes.new_work(arch)
-        part = np.empty(L)
-        inside = np.empty(L)
-        u_new = np.empty(L)
-        u = np.empty(L)
-        eps = np.empty(L)
-        acc = np.empty(L)
-        n_acc = np.empty(L)
-        k0 = np.empty(L, dtype=np.uint64)
-        k1 = np.empty(L, dtype=np.uint64)
-        ctr = np.empty(L, dtype=np.uint64)
-        words = np.empty((2 * n_blocks, L), dtype=np.uint64)
-        for j in range(L):  # lanes past the last chain repeat it; their results are dropped
-            c = c0 + min(j, nc - 1)
-            for q in range(p):
-                w[q, j] = pos[c, q]
-            u[j] = cur_loss[c]
-            eps[j] = step[c]
-            k0[j] = states[c, 0]
-            k1[j] = states[c, 1]
-            ctr[j] = states[c, 2]
-        for d in range(n_draws):
-            for j in range(L):
-                n_acc[j] = 0.0
-            for _ in range(thin):
-                lanes.philox_lanes(k0, k1, ctr, n_blocks, words)
-                for j in range(L):
-                    ctr[j] += np.uint64(n_blocks)
-                lanes.normals_lanes(words, p, prop)
-                for j in range(L):
-                    inside[j] = 1.0
-                for q in range(p):
-                    for j in range(L):
-                        x = w[q, j] + eps[j] * prop[q, j]
-                        prop[q, j] = x
-                        inside[j] = inside[j] if (-box <= x) & (x <= box) else 0.0
-                lanes.loss_lanes(arch, prop, X, T, wd, work, part, u_new)
-                for j in range(L):
-                    un = u_new[j]
-                    log_r = -(un - u[j]) / temperature
-                    a = vmath.exp(log_r if log_r < 0.0 else 0.0)
-                    a = a if (inside[j] == 1.0) & (un - un == 0.0) else 0.0  # outside or non-finite: reject
-                    yes = lanes.uniform_from_word(words[u_word, j]) < a
-                    u[j] = un if yes else u[j]
-                    n_acc[j] += 1.0 if yes else 0.0
-                    acc[j] = a
-                    inside[j] = 1.0 if yes else 0.0  # now: moved
-                for q in range(p):
-                    for j in range(L):
-                        w[q, j] = prop[q, j] if inside[j] == 1.0 else w[q, j]
-                if adapt_on:
-                    for j in range(nc):
-                        eps[j] = _adapt(adapt, c0 + j, acc[j], target_accept)
-            if store:
-                for j in range(nc):
-                    for q in range(p):
-                        out_w[c0 + j, d, q] = w[q, j]
-                    out_loss[c0 + j, d] = u[j]
-                    out_acc[c0 + j, d] = n_acc[j] / thin
-        for j in range(nc):
-            c = c0 + j
-            for q in range(p):
-                pos[c, q] = w[q, j]
-            cur_loss[c] = u[j]
-            states[c, 2] = ctr[j]
-            states[c, 7] = np.uint64(4)  # no buffered word: the next one starts a new block
-            step[c] = eps[j]
+        _rwm_block_one(
+            g,
+            arch,
+            X,
+            T,
+            wd,
+            temperature,
+            box,
+            thin,
+            n_draws,
+            store,
+            adapt_on,
+            target_accept,
+            pos,
+            cur_loss,
+            states,
+            step,
+            adapt,
+            out_w,
+            out_loss,
+            out_acc,
+            status,
+        )
+
+
+@jit
+def rwm_block_serial(
+    arch,
+    X,
+    T,
+    wd,
+    temperature,
+    box,
+    thin,
+    n_draws,
+    store,
+    adapt_on,
+    target_accept,
+    pos,
+    cur_loss,
+    states,
+    step,
+    adapt,
+    out_w,
+    out_loss,
+    out_acc,
+    status,
+):
+    """:func:`rwm_block` without a parallel region (bit-identical): for blocks too small to share out."""
+    n_groups = (pos.shape[0] + lanes.LANES - 1) // lanes.LANES
+    for g in range(n_groups):
+        _rwm_block_one(
+            g,
+            arch,
+            X,
+            T,
+            wd,
+            temperature,
+            box,
+            thin,
+            n_draws,
+            store,
+            adapt_on,
+            target_accept,
+            pos,
+            cur_loss,
+            states,
+            step,
+            adapt,
+            out_w,
+            out_loss,
+            out_acc,
+            status,
+        )
 
 
 @jit(parallel=True)
