@@ -67,6 +67,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from . import _activations as _act
 from . import symmetry
 from ._validate import check_choice, check_finite_array, check_int, check_params, check_positive
 from .landscape import Landscape
@@ -1315,53 +1316,7 @@ def eps_sweep(
 
 
 # -------------------------------------------------------------------------- certify
-_CERT_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "linear", "quadratic")
-_C2 = math.log(2.0 + math.sqrt(3.0))  # sigmoid'' extrema at +-_C2
-_C3 = math.log(5.0 + 2.0 * math.sqrt(6.0))  # sigmoid''' extrema at 0, +-_C3
-
-
-def _sigmoid_derivs(z):
-    s = expit(z)
-    d1 = s * (1.0 - s)
-    return s, d1, d1 * (1.0 - 2.0 * s), d1 * (1.0 - 6.0 * s + 6.0 * s * s)
-
-
-def _act_derivs(act: str, z):
-    """act and its first three derivatives at z."""
-    if act == "sigmoid":
-        return _sigmoid_derivs(z)
-    if act == "tanh":  # tanh(z) = 2 sigmoid(2z) - 1
-        s0, s1, s2, s3 = _sigmoid_derivs(2.0 * z)
-        return 2.0 * s0 - 1.0, 4.0 * s1, 8.0 * s2, 16.0 * s3
-    if act == "softplus":
-        s0, s1, s2, _ = _sigmoid_derivs(z)
-        return np.logaddexp(0.0, z), s0, s1, s2
-    if act == "quadratic":
-        return z * z, 2.0 * z, np.full_like(z, 2.0), np.zeros_like(z)
-    return z, np.ones_like(z), np.zeros_like(z), np.zeros_like(z)  # linear
-
-
-# interior points where |act^(k)| can peak: the zeros of act^(k+1)
-_CRIT = {
-    "sigmoid": ((), (0.0,), (-_C2, _C2), (-_C3, 0.0, _C3)),
-    "tanh": ((), (0.0,), (-_C2 / 2, _C2 / 2), (-_C3 / 2, 0.0, _C3 / 2)),
-    "softplus": ((), (), (0.0,), (-_C2, _C2)),
-    "linear": ((), (), (), ()),
-    "quadratic": ((), (), (), ()),
-}
-
-
-def _act_sup(act: str, lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
-    """sup over [lo, hi] of |act^(k)|, k = 0..3, elementwise."""
-    at_lo, at_hi = _act_derivs(act, lo), _act_derivs(act, hi)
-    out = []
-    for k in range(4):
-        sup = np.maximum(np.abs(at_lo[k]), np.abs(at_hi[k]))
-        for c in _CRIT[act][k]:
-            val = abs(float(_act_derivs(act, np.array(c))[k]))
-            sup = np.where((lo <= c) & (c <= hi), np.maximum(sup, val), sup)
-        out.append(sup * (1.0 + 1e-12))  # cover the rounding of the evaluations
-    return out
+_CERT_ACTIVATIONS = _act.SMOOTH  # the certificates bound derivatives up to the third
 
 
 def _check_certifiable(land: Landscape) -> None:
@@ -1413,14 +1368,14 @@ def _lipschitz(land: Landscape, w: np.ndarray, R: float) -> float:
     T = np.asarray(land._T, dtype=float)
     xi = np.sqrt((X * X).sum(axis=1) + (1.0 if net.bias else 0.0))  # |x~_i|
     Z = X @ W.T + (0.0 if b is None else b)
-    F0, F1, F2, F3 = _act_sup(net.activation, Z - R * xi[:, None], Z + R * xi[:, None])
+    F0, F1, F2, F3 = _act.derivative_bounds(net.activation, Z - R * xi[:, None], Z + R * xi[:, None])
     Ahat = np.linalg.norm(A, axis=0) + R  # (m,): bound on |a_j| over the ball
     x1, x2, x3 = xi[:, None], xi[:, None] ** 2, xi[:, None] ** 3
     B1 = np.sqrt((F0**2 + (Ahat * F1 * x1) ** 2).sum(axis=1) + (1.0 if net.bias else 0.0))
     alpha, beta = F1 * x1, Ahat * F2 * x2
     B2 = (0.5 * (beta + np.sqrt(beta**2 + 4.0 * alpha**2))).max(axis=1)
     B3 = ((2.0 / math.sqrt(3.0)) * F2 * x2 + Ahat * F3 * x3).max(axis=1)
-    f = expit(Z) if net.activation == "sigmoid" else _act_derivs(net.activation, Z)[0]
+    f = expit(Z) if net.activation == "sigmoid" else _act.derivatives(net.activation, Z)[0]
     out = f @ A.T + (0.0 if c is None else c)
     r0 = np.linalg.norm(out - T, axis=1)
     rho = np.mean(2.0 * (3.0 * B1 * B2 + (r0 + R * B1) * B3))
@@ -1445,7 +1400,7 @@ def _ld_derivatives(land: Landscape, w: np.ndarray):
     iV = iW if ib is None else np.column_stack([iW, ib])  # (m, n_in + bias) indices of v_j
     Z = X @ W.T + (0 if b is None else b)
     with np.errstate(over="ignore"):
-        d0, d1, d2, _ = _act_derivs(net.activation, Z)
+        d0, d1, d2, _ = _act.derivatives(net.activation, Z)
     out = d0 @ A.T + (0 if c is None else c)
     Rs = out - T
     lam_wd = ld(land.weight_decay)

@@ -21,6 +21,7 @@ from sklearn.decomposition import PCA, KernelPCA
 from sklearn.kernel_approximation import Nystroem
 from sklearn.metrics.pairwise import rbf_kernel
 
+from . import _activations as _act
 from ._validate import check_finite_array, check_int, check_positive
 from .landscape import Landscape
 from .model import MLP
@@ -37,8 +38,6 @@ __all__ = [
     "read_flat",
     "symmetry_orbit",
 ]
-
-_ODD = ("tanh", "linear")  # activations with act(-z) = -act(z): hidden-unit sign flips
 
 
 # ------------------------------------------------------------------------ loading
@@ -382,11 +381,12 @@ def minima_plane(
 
 # ------------------------------------------------------------- symmetry of MLPs
 def canonical_form(net: MLP, w) -> np.ndarray:
-    """A representative of w modulo hidden-unit permutations (and sign flips for odd activations).
+    """A representative of w modulo hidden-unit permutations (and sign flips for odd or even activations).
 
     For each hidden layer from the input side: with an odd activation (tanh,
     linear) each unit's incoming weights and bias are negated, together with its
-    outgoing weights, so that the largest-magnitude incoming entry is positive;
+    outgoing weights, so that the largest-magnitude incoming entry is positive
+    (with an even one, quadratic, the outgoing weights stay as they are);
     then units are sorted by their incoming weights (lexicographically) and the
     next layer's columns follow. Functions are unchanged. Nearly tied units can
     sort differently at nearby points; :func:`find_minima` therefore compares
@@ -406,14 +406,15 @@ def canonical_form(net: MLP, w) -> np.ndarray:
             Wk, bk = layers[k]
             Wn, _ = layers[k + 1]
             inc = Wk if bk is None else np.column_stack([Wk, bk])
-            if net.activation in _ODD:
+            if net.activation in _act.ODD + _act.EVEN:
                 big = np.argmax(np.abs(inc), axis=1)
                 s = np.sign(inc[np.arange(inc.shape[0]), big])
                 s[s == 0] = 1.0
                 Wk *= s[:, None]
                 if bk is not None:
                     bk *= s
-                Wn *= s[None, :]
+                if net.activation in _act.ODD:
+                    Wn *= s[None, :]
                 inc = Wk if bk is None else np.column_stack([Wk, bk])
             order = np.lexsort(inc.T[::-1])
             Wk[...] = Wk[order]
@@ -424,7 +425,7 @@ def canonical_form(net: MLP, w) -> np.ndarray:
 
 
 def symmetry_orbit(net: MLP, w, max_size: int = 50_000) -> np.ndarray:
-    """All images of w under hidden-unit permutations (and sign flips for odd activations).
+    """All images of w under hidden-unit permutations (and sign flips for odd or even activations).
 
     Returns an array (G, p); raises ValueError when the group has more than
     ``max_size`` elements.
@@ -434,7 +435,8 @@ def symmetry_orbit(net: MLP, w, max_size: int = 50_000) -> np.ndarray:
     size = 1
     for width in net.hidden:
         perms = list(itertools.permutations(range(width)))
-        signs = list(itertools.product((1.0, -1.0), repeat=width)) if net.activation in _ODD else [(1.0,) * width]
+        flips = net.activation in _act.ODD + _act.EVEN
+        signs = list(itertools.product((1.0, -1.0), repeat=width)) if flips else [(1.0,) * width]
         per_layer.append([(np.array(pm), np.array(sg)) for pm in perms for sg in signs])
         size *= len(per_layer[-1])
     if size > max_size:
@@ -449,7 +451,8 @@ def symmetry_orbit(net: MLP, w, max_size: int = 50_000) -> np.ndarray:
             Wk[...] = (Wk * sign[:, None])[perm]
             if bk is not None:
                 bk[...] = (bk * sign)[perm]
-            Wn[...] = (Wn * sign[None, :])[:, perm]
+            out_sign = sign if net.activation in _act.ODD else np.ones_like(sign)
+            Wn[...] = (Wn * out_sign[None, :])[:, perm]
         out[g] = v
     return out
 

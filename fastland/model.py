@@ -7,19 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import _activations as _act
 from ._kernels import mlp as _mlp
 from ._validate import check_choice, check_finite_array, check_int, check_params, check_positive
 
 __all__ = ["ACTIVATIONS", "LOSSES", "MLP"]
 
-ACTIVATIONS = {
-    "linear": _mlp.ACT_LINEAR,
-    "tanh": _mlp.ACT_TANH,
-    "sigmoid": _mlp.ACT_SIGMOID,
-    "relu": _mlp.ACT_RELU,
-    "softplus": _mlp.ACT_SOFTPLUS,
-    "quadratic": _mlp.ACT_QUADRATIC,
-}
+ACTIVATIONS = _act.CODES  # name -> kernel code (facts about each: fastland._activations)
 LOSSES = {"mse": _mlp.LOSS_MSE, "bce": _mlp.LOSS_BCE, "softmax_xent": _mlp.LOSS_SOFTMAX_XENT}
 _INITS = ("uniform", "normal", "glorot")
 

@@ -24,8 +24,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import expit
 
+from . import _activations as _act
 from ._validate import check_finite_array, check_int, check_params, check_positive
 from .model import MLP
 
@@ -41,9 +41,6 @@ __all__ = [
     "reduce",
     "split_neuron",
 ]
-
-#: activations whose value at -z is an affine function of the value at z
-_FLIP = {"sigmoid": (-1.0, 1.0), "tanh": (-1.0, 0.0)}  # act(-z) = slope * act(z) + offset
 
 
 # ---------------------------------------------------------------------------- G(r, m)
@@ -220,12 +217,15 @@ def duplicate(net: MLP, w, neuron: int, copies: int = 2, layer: int = 0) -> tupl
 
 
 def flip_neuron(net: MLP, w, neuron: int, layer: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Flip the sign of a tanh or sigmoid neuron's input and compensate its output.
+    """Flip the sign of a neuron's input and compensate its output.
 
-    ``tanh``: incoming weights and bias and the outgoing weights change sign; the
-    function is unchanged. ``sigmoid``: ``a sigmoid(z) = a - a sigmoid(-z)``, so the
-    incoming weights, the bias and the outgoing weights change sign and a constant
-    ``a`` (one per next-layer unit) is left over. If the next layer has biases the
+    For activations with ``act(-z) = slope * act(z) + offset``
+    (``fastland._activations.FLIP``). ``tanh``, ``linear`` (odd): incoming
+    weights and bias and the outgoing weights change sign; the function is
+    unchanged. ``quadratic`` (even): only the incoming weights and bias change
+    sign. ``sigmoid``: ``a sigmoid(z) = a - a sigmoid(-z)``, so the incoming
+    weights, the bias and the outgoing weights change sign and a constant ``a``
+    (one per next-layer unit) is left over. If the next layer has biases the
     constant is added to them; otherwise the function changes by the returned
     offset ``-a``, which other flipped neurons must cancel (see
     :func:`match_teacher`).
@@ -233,7 +233,7 @@ def flip_neuron(net: MLP, w, neuron: int, layer: int = 0) -> tuple[np.ndarray, n
     Parameters
     ----------
     net : MLP
-        Activation "tanh" or "sigmoid".
+        Activation "tanh", "linear", "quadratic" or "sigmoid".
     w : array_like, shape (p,) or (B, p)
     neuron : int
     layer : int, default 0
@@ -246,8 +246,8 @@ def flip_neuron(net: MLP, w, neuron: int, layer: int = 0) -> tuple[np.ndarray, n
         or when a bias absorbed it).
     """
     net = _check_net(net)
-    if net.activation not in _FLIP:
-        raise ValueError(f"net: flip_neuron expects a 'tanh' or 'sigmoid' network, got {net.activation!r}")
+    if net.activation not in _act.FLIP:
+        raise ValueError(f"net: flip_neuron expects an activation in {tuple(_act.FLIP)}, got {net.activation!r}")
     layer = _check_layer(net, layer)
     neuron = _check_neuron(net, layer, neuron)
     w = check_params("w", w, net.n_params)
@@ -258,9 +258,10 @@ def flip_neuron(net: MLP, w, neuron: int, layer: int = 0) -> tuple[np.ndarray, n
     W_in[..., neuron, :] *= -1.0
     if b_in is not None:
         b_in[..., neuron] *= -1.0
+    slope, off = _act.FLIP[net.activation]
     col = W_out[..., :, neuron].copy()
-    W_out[..., :, neuron] = -col
-    offset = -col if net.activation == "sigmoid" else np.zeros_like(col)
+    W_out[..., :, neuron] = slope * col  # a act(z) = a slope act(-z) - a slope off, slope = +-1
+    offset = -off * col
     if b_out is not None:
         b_out -= offset
         offset = np.zeros_like(offset)
@@ -333,20 +334,6 @@ def _groups(V: np.ndarray, tol: float, signs: tuple[float, ...], scaling: str | 
     return groups
 
 
-def _act_value(act: str, z: np.ndarray) -> np.ndarray:
-    if act == "sigmoid":
-        return expit(z)
-    if act == "tanh":
-        return np.tanh(z)
-    if act == "softplus":
-        return np.logaddexp(0.0, z)
-    if act == "relu":
-        return np.maximum(z, 0.0)
-    if act == "quadratic":
-        return z * z
-    return z
-
-
 def _flat_one(net: MLP, w: np.ndarray, tol: float, zero_loss: bool = False) -> int:
     act = net.activation
     layers = net.unflatten(w)
@@ -363,7 +350,7 @@ def _flat_one(net: MLP, w: np.ndarray, tol: float, zero_loss: bool = False) -> i
         out_norm = np.linalg.norm(W_out, axis=0)
         dead = out_norm <= tol * max(1.0, float(np.abs(W_out).max(initial=0.0)))
         # neurons whose incoming weights vanish compute the constant act(b) (zero if act(b) == 0)
-        const_val = _act_value(act, b_in if b_in is not None else np.zeros(n_l))
+        const_val = _act.value(act, b_in if b_in is not None else np.zeros(n_l))
         zero_fn = weight_zero & (np.abs(const_val) <= tol)
         constant = weight_zero & ~zero_fn
         rows = V.copy()
@@ -371,7 +358,7 @@ def _flat_one(net: MLP, w: np.ndarray, tol: float, zero_loss: bool = False) -> i
         if act in ("relu", "quadratic"):
             groups = _groups(rows, tol, (1.0,), "positive" if act == "relu" else "any")
         else:
-            groups = _groups(rows, tol, (1.0, -1.0) if act in _FLIP else (1.0,), None)
+            groups = _groups(rows, tol, (1.0, -1.0) if act in _act.FLIP else (1.0,), None)
         rank = 0
         constant_direction = bool(np.any(constant)) or net.bias
         in_group = np.zeros(n_l, dtype=bool)
@@ -572,7 +559,7 @@ class Reduction:
         for j in range(A.shape[1]):
             if self.kind[j] == "dead":
                 A[:, j] = 0.0
-        slope = _FLIP.get(self.wide.activation, (1.0, 0.0))[0]
+        slope = _act.FLIP.get(self.wide.activation, (1.0, 0.0))[0]
         for members in self._cancelled:  # make each cancelled group sum to exactly zero
             total = sum((A[:, j] if self.sign[j] > 0 else slope * A[:, j]) for j in members)
             up = [j for j in members if self.sign[j] > 0]
@@ -623,7 +610,7 @@ def merge_heights(net: MLP, point) -> np.ndarray:
     V = W if b is None else np.column_stack([W, b])
     norms = np.maximum(1.0, np.linalg.norm(V, axis=1))
     d = np.linalg.norm(V[:, None, :] - V[None, :, :], axis=2) / norms[:, None]
-    if net.activation in _FLIP:
+    if net.activation in _act.FLIP:
         d = np.minimum(d, np.linalg.norm(V[:, None, :] + V[None, :, :], axis=2) / norms[:, None])
     iu = np.triu_indices(V.shape[0], 1)
     dead = np.abs(A).max(axis=0) / max(1.0, float(np.abs(A).max(initial=0.0)))
@@ -718,7 +705,7 @@ def reduce(land_or_net, point, tol: float | None = None) -> Reduction:
             spread = max(spread, float(np.abs(A[:, j]).max(initial=0.0)))
             continue
         if np.linalg.norm(W[j]) <= tol:
-            val = float(_act_value(act, np.array(0.0 if b is None else b[j])))
+            val = float(_act.value(act, np.array(0.0 if b is None else b[j])))
             if np.abs(A[:, j] * val).max() <= out_tol:
                 kind[j] = "dead"
                 spread = max(spread, float(np.abs(A[:, j] * val).max()))
@@ -740,7 +727,7 @@ def reduce(land_or_net, point, tol: float | None = None) -> Reduction:
         flip_const = np.zeros(n_out)
         for g in gs:
             members = [(live[i], f) for i, f in g]
-            slope, off = _FLIP.get(act, (1.0, 0.0))
+            slope, off = _act.FLIP.get(act, (1.0, 0.0))
             contrib = np.array([A[:, j] if f > 0 else slope * A[:, j] for j, f in members])
             for j, f in members:
                 if f < 0:
@@ -748,7 +735,7 @@ def reduce(land_or_net, point, tol: float | None = None) -> Reduction:
             out.append((members, contrib))
         return out, flip_const
 
-    flips = (1.0, -1.0) if act in _FLIP and len(live) > 1 else (1.0,)
+    flips = (1.0, -1.0) if act in _act.FLIP and len(live) > 1 else (1.0,)
     groups, flip_const = grouping(flips)
     if c is None and np.abs(flip_const).max(initial=0.0) > out_tol and len(flips) > 1:
         # sigmoid flips leave constants that nothing absorbs: merge without flips
@@ -986,7 +973,7 @@ def match_teacher(
     Ws, Vs, As, cs = parts(red.net, red.point)
     Wt, Vt, At, ct = parts(tnet, t)
     m, r = Vs.shape[0], Vt.shape[0]
-    slope_offset = _FLIP.get(act)
+    slope_offset = _act.FLIP.get(act)
     teacher_r = np.full(m, -1)
     sign_r = np.ones(m)
     kind_r = ["extra"] * m
@@ -1001,7 +988,7 @@ def match_teacher(
             kind_r[j] = "constant"
             deviation = max(deviation, float(np.abs(Ws[j]).max(initial=0.0)))
             bj = Vs[j, -1] if snet.bias else 0.0
-            offset = offset + As[:, j] * _act_value(act, np.array(bj))
+            offset = offset + As[:, j] * _act.value(act, np.array(bj))
             continue
         d_plus = np.abs(Vt - Vs[j]).max(axis=1)
         best, dist, sgn = int(np.argmin(d_plus)), float(d_plus.min()), 1.0

@@ -28,6 +28,7 @@ from scipy.special import expit
 import fastland as fl
 import fastland.critical as critical
 import fastland.symmetry as sym
+from fastland import _activations as _act
 
 
 # ------------------------------------------------------------------------- fixtures
@@ -400,11 +401,11 @@ def test_activation_derivative_suprema(act):
     rng = np.random.default_rng(6)
     lo = rng.uniform(-6, 6, size=50)
     hi = lo + rng.uniform(0, 5, size=50)
-    sups = critical._act_sup(act, lo, hi)
+    sups = _act.derivative_bounds(act, lo, hi)
     grid = lo[:, None] + (hi - lo)[:, None] * np.linspace(0, 1, 4001)
-    vals = critical._act_derivs(act, grid)
+    vals = _act.derivatives(act, grid)
     h = 1e-4  # the closed forms of the derivatives against finite differences
-    fd = (critical._act_derivs(act, grid + h)[2] - critical._act_derivs(act, grid - h)[2]) / (2 * h)
+    fd = (_act.derivatives(act, grid + h)[2] - _act.derivatives(act, grid - h)[2]) / (2 * h)
     assert_allclose(fd, vals[3], atol=1e-6)
     for k in range(4):
         dense = np.abs(vals[k]).max(axis=1)

@@ -83,8 +83,9 @@ def test_reads_a_run_lazily_and_subsamples_reproducibly(tmp_path):
 
 
 # ------------------------------------------------------------------ symmetry forms
-def test_canonical_form_is_invariant_and_keeps_the_function():
-    net = fl.MLP(2, [3, 2], 2, activation="tanh")
+@pytest.mark.parametrize("activation", ["tanh", "quadratic"])  # odd and even: sign flips
+def test_canonical_form_is_invariant_and_keeps_the_function(activation):
+    net = fl.MLP(2, [3, 2], 2, activation=activation)
     land = fl.Landscape(net, fl.datasets.random_labels(n=20, seed=1))
     w = net.init(seed=4, method="normal")
     orbit = geometry.symmetry_orbit(net, w)
@@ -111,7 +112,7 @@ def test_find_minima_collapses_symmetric_copies():
     assert res.loss[0] < 1e-14 and res.multiplicity[0] == res.starts
 
 
-def test_find_minima_finds_two_distinct_minima():
+def test_find_minima_identifies_the_mirror_minima_of_an_even_activation():
     # f(x) = a (w x)^2 on y = x^2 with weight decay lam:
     # U = c (a w^2 - 1)^2 + lam/2 (w^2 + a^2), c = mean(x^4). Stationarity in a and in w (w != 0):
     # 2c(a w^2 - 1) w^2 = -lam a and 4c(a w^2 - 1) a = -lam, whose ratio gives w^2 = 2 a^2;
@@ -122,14 +123,14 @@ def test_find_minima_finds_two_distinct_minima():
     rng = np.random.default_rng(1)
     starts = np.concatenate([rng.normal([1, 1], 0.1, size=(10, 2)), rng.normal([-1, 1], 0.1, size=(10, 2))])
     res = geometry.find_minima(land, starts, n_clusters=2, per_cluster=3)
-    # w -> -w is not in fastland's symmetry group for the quadratic activation (no sign
-    # flips for even activations), so the two minima stay distinct
-    assert len(res.loss) == 2
-    w, a = res.points[:, 0], res.points[:, 1]
-    np.testing.assert_allclose(np.sort(w), [-abs(w[0]), abs(w[0])], rtol=1e-6)
-    np.testing.assert_allclose(a, a[0], rtol=1e-6)
+    # w -> -w is a symmetry of the even quadratic activation ((-w x)^2 = (w x)^2): the mirror
+    # pair is one function, so one minimum, found by the descents of both clusters
+    assert len(res.loss) == 1 and res.multiplicity[0] == 6
+    w, a = res.points[0]
+    assert w > 0  # the canonical representative: largest incoming weight positive
     np.testing.assert_allclose(w**2, 2 * a**2, rtol=1e-6)
-    np.testing.assert_allclose(res.loss, res.loss[0], rtol=1e-9)
+    # the mirror image has the same loss
+    np.testing.assert_allclose(land.loss(np.array([-w, a])), res.loss[0], rtol=1e-12)
     assert np.all(res.grad_norm < 1e-7)
 
 

@@ -472,3 +472,35 @@ def test_reduce_rejects_bad_input(ts):
     red = sym.reduce(ts.teacher, ts.teacher_params)
     with pytest.raises(ValueError, match="point"):
         red.expand(np.zeros(3))
+
+
+# ------------------------------------------------------------ activation facts
+@pytest.mark.parametrize("act", ["linear", "tanh", "sigmoid", "relu", "softplus", "quadratic"])
+def test_flip_table_matches_the_activations(act):
+    # act(-z) = slope act(z) + offset exactly where the table claims a flip, and for no
+    # (slope, offset) at all where it claims none
+    from fastland import _activations as A
+
+    z = np.linspace(-6, 6, 101)
+    f, g = A.value(act, z), A.value(act, -z)
+    if act in A.FLIP:
+        slope, off = A.FLIP[act]
+        assert_allclose(g, slope * f + off, rtol=0, atol=1e-15)
+    else:
+        coef, res, *_ = np.linalg.lstsq(np.column_stack([f, np.ones_like(f)]), g, rcond=None)
+        assert res[0] > 1.0  # no affine relation
+    assert (act in A.ODD) == (A.FLIP.get(act) == (-1.0, 0.0))
+
+
+@pytest.mark.parametrize("act", ["linear", "quadratic", "tanh"])
+def test_flip_neuron_preserves_the_function_for_odd_and_even_activations(act):
+    net = fl.MLP(3, [4], 2, activation=act, loss="mse", bias=True)
+    w = net.init(method="normal", seed=4)
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    w2, off = sym.flip_neuron(net, w, 1)
+    assert not np.array_equal(w2, w)
+    assert_allclose(net.predict(w2, X), net.predict(w, X), rtol=1e-13, atol=1e-13)
+    assert_allclose(off, 0.0)
+    (W, _), (A2, _) = net.unflatten(w2)
+    (W0, _), (A0, _) = net.unflatten(w)
+    assert_allclose(A2[:, 1], A0[:, 1] if act == "quadratic" else -A0[:, 1])
