@@ -7,10 +7,32 @@ teacher's parameters are checked for changes at the end of the session).
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-import fastland as fl
+# Numba launches its thread pool with NUMBA_NUM_THREADS threads (default: the CPU count), and
+# numba.set_num_threads cannot go above that. Tests marked ``threads`` compare one thread with
+# the default count, so on a single-CPU machine the pool gets two (this runs before fastland
+# imports numba).
+_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # as Numba
+if "NUMBA_NUM_THREADS" not in os.environ and _cpus < 2:
+    os.environ["NUMBA_NUM_THREADS"] = "2"
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fastland as fl  # noqa: E402
+
+
+def pytest_runtest_setup(item):
+    # a thread-count comparison with one thread on both sides would compare nothing
+    if item.get_closest_marker("threads") is not None and numba.get_num_threads() < 2:
+        pytest.fail(
+            f"{item.name} compares 1 Numba thread with several, but only {numba.get_num_threads()} is available "
+            f"(NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}); unset NUMBA_NUM_THREADS or deselect "
+            "with -m 'not threads'",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

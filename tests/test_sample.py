@@ -140,6 +140,7 @@ def test_box_truncated_moments_match_quadrature(method, step):
 
 
 @pytest.mark.parametrize("method", ["rwm", "mala", "hmc", "langevin"])
+@pytest.mark.threads
 def test_identical_across_threads_and_block_sizes(seed001, method):
     kw = dict(chains=6, draws=40, thin=3, warmup=25, step=0.05, method=method, n_leapfrog=4, seed=11, progress=False)
     ref = fl.sample(seed001, **kw)
@@ -172,6 +173,7 @@ def test_resume_rejects_other_settings(seed001, tmp_path):
         fl.sample(seed001, chains=2, draws=10, step=0.2, path=path, resume=True, progress=False)
 
 
+@pytest.mark.threads
 def test_rwm_identical_across_threads_and_block_sizes_with_several_lane_groups(seed001):
     from fastland._kernels.lanes import LANES
 

@@ -216,6 +216,7 @@ def test_sgd_minibatches_follow_the_documented_stream(problems):
         ("langevin", dict(temperature=0.01, batch_size=4)),
     ],
 )
+@pytest.mark.threads
 def test_identical_across_seeds_threads_and_blocks(seed001, method, kw):
     kw = dict(dict(lr=0.05, steps=61, seed=3, record_every=5, progress=False), **kw)
     W0 = starts_for(seed001, 5)
