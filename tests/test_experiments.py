@@ -38,6 +38,7 @@ def test_rotation_tiny_returns_every_field(seed001_data, tmp_path, threshold):
             back = run.landscape().data.rotate(-a.angle).X
             np.testing.assert_allclose(back, seed001_data.X, atol=1e-12)
             loss = np.asarray(run.loss[:]).ravel()
+            assert a.acceptance == pytest.approx(np.mean(run.stats["accepted"][:], dtype=np.float64), rel=1e-12)
             ess = max(2.0, float(run.summary().rows["loss"]["ess_bulk_min"]))
         # recomputed from the run: the low-loss draws (loss < threshold) among the plane's points,
         # and the loss thinned to about one draw per effective sample for the KS test
