@@ -14,17 +14,13 @@ LOSSES = ["mse", "bce", "softmax_xent"]
 
 
 # ------------------------------------------------------------------ teacher-student
+# ts, student_lands: tests/conftest.py
 
 
-@pytest.fixture(scope="module")
-def ts():
-    return fl.datasets.teacher_student()
-
-
-def test_teacher_is_a_global_minimum(ts):
+def test_teacher_is_a_global_minimum(ts, student_lands):
     assert len(ts.data) == 1681
-    land = fl.Landscape(ts.teacher, ts.data)
     assert ts.teacher.spec() == ts.student(4).spec()
+    land = student_lands[4]
     assert land.loss(ts.teacher_params) <= 1e-15
     assert np.max(np.abs(land.grad(ts.teacher_params))) <= 1e-15
     # at zero residuals the mse Hessian is the Gauss-Newton matrix, positive semi-definite
@@ -46,11 +42,11 @@ def _split_teacher(ts, neuron: int, alpha: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize("neuron, alpha", [(0, 0.5), (1, 0.5), (2, 0.25), (3, -1.5)])
-def test_split_neuron_is_a_zero_loss_point_where_hessian_equals_gauss_newton(ts, neuron, alpha):
+def test_split_neuron_is_a_zero_loss_point_where_hessian_equals_gauss_newton(ts, student_lands, neuron, alpha):
     student = ts.student(5)
     assert student.n_params == 15
     w = _split_teacher(ts, neuron, alpha)
-    land = fl.Landscape(student, ts.data)
+    land = student_lands[5]
     assert land.loss(w) <= 1e-15
     assert np.max(np.abs(land.grad(w))) <= 1e-14
     H = land.hessian(w)
@@ -196,11 +192,12 @@ def test_zero_weights_bce_loss_is_log2():
     assert land.grad(w)[-1] == pytest.approx(0.5 - 6 / 9, rel=1e-14)
 
 
-def test_seed_001_network_has_18_parameters():
+def test_seed_001_network_has_18_parameters(seed001_data, seed001):
     net = fl.MLP(2, [2, 2], 2, activation="tanh", loss="softmax_xent")
     assert net.n_params == 18
+    assert seed001.net == net  # the shared fixture is seed 001's network (the defaults of MLP)
     assert [s for s in net.layer_shapes] == [((2, 2), (2,)), ((2, 2), (2,)), ((2, 2), (2,))]
-    land = fl.Landscape(net, fl.datasets.random_labels(n=10, seed=0).rotate(120))
+    land = fl.Landscape(net, seed001_data.rotate(120))
     assert land.hessian(net.init(seed=0)).shape == (18, 18)
 
 

@@ -32,20 +32,11 @@ from fastland import _activations as _act
 
 
 # ------------------------------------------------------------------------- fixtures
+# ts (seed 004's problem) and student_lands (its students by width): tests/conftest.py
 @pytest.fixture(scope="module")
-def ts():
-    return fl.datasets.teacher_student()
-
-
-@pytest.fixture(scope="module")
-def lands(ts):
-    return {m: fl.Landscape(ts.student(m), ts.data) for m in (1, 2, 4, 5, 6)}
-
-
-@pytest.fixture(scope="module")
-def width1_min(ts, lands):
+def width1_min(ts, student_lands):
     """The width-1 student's minimum (loss ~0.0776), polished with Newton."""
-    r = critical.refine(lands[1], [2.5, 0.0, 0.3], method="trust-exact", polish=True)
+    r = critical.refine(student_lands[1], [2.5, 0.0, 0.3], method="trust-exact", polish=True)
     assert r.converged
     return r.points
 
@@ -67,21 +58,21 @@ def _tiny(activation: str, s: float, dtype="float64"):
 
 
 # ---------------------------------------------------------------- teacher-student
-def test_teacher_is_a_global_minimum(ts, lands):
-    c = critical.classify(lands[4], ts.teacher_params, global_loss=0.0)
+def test_teacher_is_a_global_minimum(ts, student_lands):
+    c = critical.classify(student_lands[4], ts.teacher_params, global_loss=0.0)
     assert c.label == "global_min"
     assert c.margin > 10
     assert c.n_zero == 0 and c.expected_null == 0 and c.n_negative == 0
     assert c.eigenvalues[0] > 0 and c.scaled_eigenvalues[0] > 100 * c.eig_tol
     # without a known global value, loss 0 (the bound every fastland loss has) suffices
-    assert critical.classify(lands[4], ts.teacher_params).label == "global_min"
+    assert critical.classify(student_lands[4], ts.teacher_params).label == "global_min"
 
 
 @pytest.mark.parametrize("neuron, ratios", [(0, (0.5, 0.5)), (1, (0.3, 0.7)), (3, (1.5, -0.5)), (2, (0.2, 0.3, 0.5))])
-def test_split_teacher_is_a_global_minimum_with_the_expected_zero_eigenvalues(ts, lands, neuron, ratios):
+def test_split_teacher_is_a_global_minimum_with_the_expected_zero_eigenvalues(ts, student_lands, neuron, ratios):
     wide, w = sym.split_neuron(ts.teacher, ts.teacher_params, neuron, ratios)
     k = len(ratios)
-    land = lands.get(wide.hidden[0]) or fl.Landscape(wide, ts.data)
+    land = student_lands[wide.hidden[0]]  # widths 5 and 6
     c = critical.classify(land, w, global_loss=0.0, return_vectors=True)
     assert c.label == "global_min" and c.margin > 10
     assert c.level == k - 1 and not c.reduced
@@ -98,15 +89,15 @@ def test_split_teacher_is_a_global_minimum_with_the_expected_zero_eigenvalues(ts
     assert np.linalg.norm(null.T @ d) == pytest.approx(1.0, abs=1e-8)
 
 
-def test_split_of_a_narrower_minimum_is_a_symmetry_induced_saddle(ts, lands, width1_min):
-    c1 = critical.classify(lands[1], width1_min, global_loss=0.0)
+def test_split_of_a_narrower_minimum_is_a_symmetry_induced_saddle(ts, student_lands, width1_min):
+    c1 = critical.classify(student_lands[1], width1_min, global_loss=0.0)
     assert c1.label == "local_min"  # loss ~0.0776 > 0
     a = width1_min[2]
     S = _S(ts, width1_min)
     ev, U = np.linalg.eigh(S)
     for alpha in (0.5, 0.2, 1.5, -0.5):
         _, w2 = sym.split_neuron(ts.student(1), width1_min, 0, (alpha, 1 - alpha))
-        c = critical.classify(lands[2], w2, global_loss=0.0)
+        c = critical.classify(student_lands[2], w2, global_loss=0.0)
         # the split point is critical, with one flat direction by symmetry
         assert c.grad_ratio <= 1
         assert c.expected_null == 1 and c.n_zero == 1  # residuals are not 0: only the flat one
@@ -117,7 +108,7 @@ def test_split_of_a_narrower_minimum_is_a_symmetry_induced_saddle(ts, lands, wid
         v = np.concatenate([a2 * u, -a1 * u, [0.0, 0.0]])
         v /= np.linalg.norm(v)
         q = curv.min() / (a1**2 + a2**2)
-        assert_allclose(v @ lands[2].hessian(w2) @ v, q, rtol=1e-8)
+        assert_allclose(v @ student_lands[2].hessian(w2) @ v, q, rtol=1e-8)
         # S is indefinite here, so every split (alpha not in {0, 1}) is a strict saddle
         assert ev[0] < 0 < ev[1]
         assert c.label == "strict_saddle" and c.level == 1  # a first-level saddle
@@ -126,26 +117,26 @@ def test_split_of_a_narrower_minimum_is_a_symmetry_induced_saddle(ts, lands, wid
         assert c.margin > 2  # the gradient's: the parent was polished to ~1e-15
 
 
-def test_global_min_and_margins_for_flipped_neurons(ts, lands):
+def test_global_min_and_margins_for_flipped_neurons(ts, student_lands):
     w, _ = sym.flip_neuron(ts.teacher, ts.teacher_params, 0)
     w, _ = sym.flip_neuron(ts.teacher, w, 1)
-    c = critical.classify(lands[4], w, global_loss=0.0)
+    c = critical.classify(student_lands[4], w, global_loss=0.0)
     assert c.label == "global_min"
 
 
 @pytest.mark.parametrize("a", [0.0, -1e-13])
-def test_global_min_with_a_dead_neuron_has_no_spurious_negative_curvature(ts, lands, a):
+def test_global_min_with_a_dead_neuron_has_no_spurious_negative_curvature(ts, student_lands, a):
     # a fifth neuron with (almost) zero outgoing weight: its incoming weights are flat,
     # their Hessian diagonal is ~a^2; scaling it up must not amplify rounding noise into
     # a negative eigenvalue
     (W, _), (at, _) = ts.teacher.unflatten(ts.teacher_params)
     w = ts.student(5).flatten([(np.vstack([W, [0.9, -0.9]]), None), (np.append(at, a)[None, :], None)])
     if a != 0.0:  # not critical as it is (residuals ~1e-13): polish first
-        assert critical.classify(lands[5], w).label == "not_critical"
-        r = critical.refine(lands[5], w)
+        assert critical.classify(student_lands[5], w).label == "not_critical"
+        r = critical.refine(student_lands[5], w)
         assert r.converged
         w = r.points
-    c = critical.classify(lands[5], w, global_loss=0.0)
+    c = critical.classify(student_lands[5], w, global_loss=0.0)
     assert c.label == "global_min" and c.margin > 10
     assert c.n_negative == 0 and c.scaled_eigenvalues[0] >= -c.eig_tol
 
@@ -212,81 +203,81 @@ def test_float32_landscape():
     assert c.eig_tol[0] > 1e6 * c64.eig_tol  # float32's epsilon
 
 
-def test_not_critical_and_margin_meaning(lands, ts):
+def test_not_critical_and_margin_meaning(student_lands, ts):
     w = ts.teacher_params + 1e-3
-    c = critical.classify(lands[4], w)
+    c = critical.classify(student_lands[4], w)
     assert c.label == "not_critical"
     assert c.margin == pytest.approx(c.grad_ratio)
-    assert c.grad_ratio == pytest.approx(np.max(np.abs(lands[4].grad(w)) / c.grad_tol))
+    assert c.grad_ratio == pytest.approx(np.max(np.abs(student_lands[4].grad(w)) / c.grad_tol))
     # an explicit gtol that accepts the point, and the margin is that of the gradient
-    c2 = critical.classify(lands[4], w, gtol=10 * c.grad_norm)
+    c2 = critical.classify(student_lands[4], w, gtol=10 * c.grad_norm)
     assert c2.label != "not_critical"
     assert c2.margin <= 10 + 1e-12
 
 
-def test_classify_counts_and_batch_consistency(ts, lands, width1_min):
+def test_classify_counts_and_batch_consistency(ts, student_lands, width1_min):
     _, w2 = sym.split_neuron(ts.student(1), width1_min, 0, (0.5, 0.5))
     _, t2 = sym.split_neuron(ts.teacher, ts.teacher_params, 0, (0.5, 0.5))
     teacher5 = t2
     P = np.stack([teacher5, teacher5 + 1e-3])
-    c = critical.classify(lands[5], P, global_loss=0.0)
+    c = critical.classify(student_lands[5], P, global_loss=0.0)
     assert c.counts()["global_min"] == 1 and c.counts()["not_critical"] == 1
-    one = critical.classify(lands[5], P[0], global_loss=0.0)
+    one = critical.classify(student_lands[5], P[0], global_loss=0.0)
     assert one.label == c.label[0] and one.margin == pytest.approx(c.margin[0], rel=1e-12)
-    assert critical.classify(lands[2], w2).label == "strict_saddle"
+    assert critical.classify(student_lands[2], w2).label == "strict_saddle"
     # margins are >= 1 whatever the label
     mixed = critical.classify(_tiny("quadratic", 2.0), [[0.0, 1.0], [0.0, -1.0], [0.0, 0.0], [0.1, 0.1]])
     assert mixed.label.tolist() == ["local_min", "strict_saddle", "degenerate", "not_critical"]
     assert np.all(mixed.margin >= 1)
 
 
-def test_classify_rejects_bad_input(lands, ts):
+def test_classify_rejects_bad_input(student_lands, ts):
     with pytest.raises(ValueError, match="points"):
-        critical.classify(lands[4], np.zeros(5))
+        critical.classify(student_lands[4], np.zeros(5))
     with pytest.raises(ValueError, match="land"):
         critical.classify(object(), ts.teacher_params)
     with pytest.raises(ValueError, match="expected_null"):
-        critical.classify(lands[4], ts.teacher_params, expected_null="some")
+        critical.classify(student_lands[4], ts.teacher_params, expected_null="some")
     with pytest.raises(ValueError, match="expected_null"):
-        critical.classify(lands[4], ts.teacher_params, expected_null=-1)
+        critical.classify(student_lands[4], ts.teacher_params, expected_null=-1)
     with pytest.raises(ValueError, match="global_loss"):
-        critical.classify(lands[4], ts.teacher_params, global_loss=float("nan"))
+        critical.classify(student_lands[4], ts.teacher_params, global_loss=float("nan"))
     with pytest.raises(ValueError, match="global_loss"):  # the teacher is below 0.1
-        critical.classify(lands[4], ts.teacher_params, global_loss=0.1)
+        critical.classify(student_lands[4], ts.teacher_params, global_loss=0.1)
     with pytest.raises(ValueError, match="safety"):
-        critical.classify(lands[4], ts.teacher_params, safety=0.5)
+        critical.classify(student_lands[4], ts.teacher_params, safety=0.5)
 
 
-def test_expected_null_override(ts, lands):
+def test_expected_null_override(ts, student_lands):
     _, w = sym.split_neuron(ts.teacher, ts.teacher_params, 1, (0.3, 0.7))
-    c = critical.classify(lands[5], w, expected_null=3)
+    c = critical.classify(student_lands[5], w, expected_null=3)
     assert c.expected_null == 3 and c.label == "global_min"
     # "none": no zero eigenvalue is explained
-    assert critical.classify(lands[5], np.stack([w, w]), expected_null="none").expected_null.tolist() == [0, 0]
+    assert critical.classify(student_lands[5], np.stack([w, w]), expected_null="none").expected_null.tolist() == [0, 0]
 
 
 # --------------------------------------------------------------------------- refine
-def test_newton_polishes_to_1e13_batched(ts, lands):
+def test_newton_polishes_to_1e13_batched(ts, student_lands):
     rng = np.random.default_rng(0)
     P = ts.teacher_params + 1e-3 * rng.standard_normal((6, 12))
-    r = critical.refine(lands[4], P)
+    r = critical.refine(student_lands[4], P)
     assert r.converged.all() and (r.status == "converged").all()
     assert r.grad_norm.max() <= 1e-13
     assert np.abs(r.points - ts.teacher_params).max() < 1e-9
     assert np.all(r.loss < 1e-26)
     # batched and one by one agree
-    one = critical.refine(lands[4], P[2])
+    one = critical.refine(student_lands[4], P[2])
     assert_allclose(one.points, r.points[2], rtol=0, atol=1e-15)
     assert one.iterations == r.iterations[2]
 
 
-def test_newton_converges_to_saddles(ts, lands, width1_min):
+def test_newton_converges_to_saddles(ts, student_lands, width1_min):
     _, w2 = sym.split_neuron(ts.student(1), width1_min, 0, (0.2, 0.8))
     d = np.random.default_rng(1).standard_normal(6)
-    r = critical.refine(lands[2], w2 + 1e-6 * d / np.linalg.norm(d))
+    r = critical.refine(student_lands[2], w2 + 1e-6 * d / np.linalg.norm(d))
     assert r.converged and r.grad_norm <= 1e-13
-    assert critical.classify(lands[2], r).label == "strict_saddle"
-    assert r.loss == pytest.approx(lands[1].loss(width1_min), rel=1e-12)
+    assert critical.classify(student_lands[2], r).label == "strict_saddle"
+    assert r.loss == pytest.approx(student_lands[1].loss(width1_min), rel=1e-12)
     land = _tiny("linear", 1e4)
     r = critical.refine(land, [[1e-2, -2e-2], [90.0, 110.0]])
     assert r.converged.all()
@@ -295,27 +286,27 @@ def test_newton_converges_to_saddles(ts, lands, width1_min):
 
 
 @pytest.mark.parametrize("method", ["trust-exact", "slsqp", "bfgs"])
-def test_scipy_methods(ts, lands, method):
+def test_scipy_methods(ts, student_lands, method):
     start = np.array([2.0, 0.5, -0.5, 0.5, 0.5, -0.5])
-    r = critical.refine(lands[2], start, method=method)
+    r = critical.refine(student_lands[2], start, method=method)
     assert r.method == method and r.iterations > 0
-    assert r.loss < lands[2].loss(start)
-    p = critical.refine(lands[2], start, method=method, polish=True)
+    assert r.loss < student_lands[2].loss(start)
+    p = critical.refine(student_lands[2], start, method=method, polish=True)
     assert p.converged and p.grad_norm <= 1e-13
-    assert critical.classify(lands[2], p, global_loss=0.0).label == "local_min"
+    assert critical.classify(student_lands[2], p, global_loss=0.0).label == "local_min"
 
 
-def test_refine_rejects_bad_input(lands, ts):
+def test_refine_rejects_bad_input(student_lands, ts):
     with pytest.raises(ValueError, match="method"):
-        critical.refine(lands[4], ts.teacher_params, method="adam")
+        critical.refine(student_lands[4], ts.teacher_params, method="adam")
     with pytest.raises(ValueError, match="points"):
-        critical.refine(lands[4], [np.nan] * 12)
+        critical.refine(student_lands[4], [np.nan] * 12)
     with pytest.raises(ValueError, match="gtol"):
-        critical.refine(lands[4], ts.teacher_params, gtol=-1.0)
+        critical.refine(student_lands[4], ts.teacher_params, gtol=-1.0)
     with pytest.raises(ValueError, match="max_iter"):
-        critical.refine(lands[4], ts.teacher_params, max_iter=-1)
+        critical.refine(student_lands[4], ts.teacher_params, max_iter=-1)
     with pytest.raises(ValueError, match="options"):
-        critical.refine(lands[4], ts.teacher_params, method="bfgs", options=3)
+        critical.refine(student_lands[4], ts.teacher_params, method="bfgs", options=3)
 
 
 # --------------------------------------------------------------------------- escape
@@ -324,8 +315,8 @@ def saddle(ts, width1_min):
     return sym.split_neuron(ts.student(1), width1_min, 0, (0.5, 0.5))[1]
 
 
-def test_escape_from_a_saddle(lands, saddle):
-    e = critical.escape(lands[2], saddle, eps=0.1, max_tries=5, seed=0, global_loss=0.0)
+def test_escape_from_a_saddle(student_lands, saddle):
+    e = critical.escape(student_lands[2], saddle, eps=0.1, max_tries=5, seed=0, global_loss=0.0)
     assert e.start.label == "strict_saddle"
     assert e.success and e.index == len(e.label) - 1
     assert e.label[-1] in ("local_min", "global_min")
@@ -334,23 +325,23 @@ def test_escape_from_a_saddle(lands, saddle):
     assert_allclose(np.linalg.norm(e.perturbations, axis=1), 0.1)
     assert_allclose(e.point, e.points[-1])
     # reproducible, and a minimum needs no tries
-    again = critical.escape(lands[2], saddle, eps=0.1, max_tries=5, seed=0, global_loss=0.0)
+    again = critical.escape(student_lands[2], saddle, eps=0.1, max_tries=5, seed=0, global_loss=0.0)
     assert_allclose(again.points, e.points)
-    done = critical.escape(lands[2], e.point, global_loss=0.0)
+    done = critical.escape(student_lands[2], e.point, global_loss=0.0)
     assert done.success and done.index == -1 and done.points.shape == (0, 6)
 
 
-def test_eps_sweep_shows_the_transition(lands, saddle):
+def test_eps_sweep_shows_the_transition(student_lands, saddle):
     # SLSQP (the seed's method) does not move from a tiny perturbation of a saddle,
     # and escapes from a large one
-    sw = critical.eps_sweep(lands[2], saddle, [1e-8, 1e-1], tries=3, method="slsqp", global_loss=0.0)
+    sw = critical.eps_sweep(student_lands[2], saddle, [1e-8, 1e-1], tries=3, method="slsqp", global_loss=0.0)
     assert sw.loss.shape == (2, 3) and sw.points.shape == (2, 3, 6)
     assert sw.escaped().tolist() == [0.0, 1.0]
     assert np.all(sw.loss[1] < sw.start_loss)
     with pytest.raises(ValueError, match="eps"):
-        critical.eps_sweep(lands[2], saddle, [0.0, 1.0])
+        critical.eps_sweep(student_lands[2], saddle, [0.0, 1.0])
     with pytest.raises(ValueError, match="point"):
-        critical.escape(lands[2], np.stack([saddle, saddle]))
+        critical.escape(student_lands[2], np.stack([saddle, saddle]))
 
 
 # -------------------------------------------------------------------------- certify
@@ -413,29 +404,29 @@ def test_activation_derivative_suprema(act):
         assert_allclose(sups[k], dense, rtol=1e-5, atol=1e-12)
 
 
-def test_certify_teacher_and_a_spurious_minimum(ts, lands, width1_min):
-    cert = critical.certify(lands[4], ts.teacher_params)
+def test_certify_teacher_and_a_spurious_minimum(ts, student_lands, width1_min):
+    cert = critical.certify(student_lands[4], ts.teacher_params)
     assert cert.certified and cert.reason == ""
     assert cert.radius < 1e-8 and cert.radius <= cert.ball
     assert cert.loss_lower <= 0.0 <= cert.loss_upper
     assert not cert.not_global
     # the width-2 student's minimum: a true local minimum with loss ~2.2e-4, provably not global
-    w2 = critical.refine(lands[2], [2.0, 0.5, -0.5, 0.5, 0.5, -0.5], method="trust-exact", polish=True).points
-    cert = critical.certify(lands[2], np.stack([w2, width1_min[[0, 1, 0, 1, 2, 2]] * [1, 1, 1, 1, 1, 0]]))
+    w2 = critical.refine(student_lands[2], [2.0, 0.5, -0.5, 0.5, 0.5, -0.5], method="trust-exact", polish=True).points
+    cert = critical.certify(student_lands[2], np.stack([w2, width1_min[[0, 1, 0, 1, 2, 2]] * [1, 1, 1, 1, 1, 0]]))
     assert cert.certified[0] and cert.not_global[0]
     assert 0 < cert.loss_lower[0] <= cert.loss[0] <= cert.loss_upper[0]
-    assert cert.loss[0] == pytest.approx(lands[2].loss(w2), rel=1e-14)
-    assert cert.loss_upper[0] - cert.loss_lower[0] < 1e-12 * lands[2].loss(w2)
+    assert cert.loss[0] == pytest.approx(student_lands[2].loss(w2), rel=1e-14)
+    assert cert.loss_upper[0] - cert.loss_lower[0] < 1e-12 * student_lands[2].loss(w2)
     assert cert.radius[0] < 1e-10
     # the second point: a split-type point with a dead neuron is not certifiable
     assert not cert.certified[1] and "eigenvalue" in cert.reason[1]
     assert np.isnan(cert.radius[1])
 
 
-def test_certify_refuses_saddles_and_large_gradients(lands, saddle, width1_min):
-    cert = critical.certify(lands[2], saddle)
+def test_certify_refuses_saddles_and_large_gradients(student_lands, saddle, width1_min):
+    cert = critical.certify(student_lands[2], saddle)
     assert not cert.certified and "eigenvalue" in cert.reason
-    far = critical.certify(lands[1], width1_min + 1e-5)  # still positive definite
+    far = critical.certify(student_lands[1], width1_min + 1e-5)  # still positive definite
     assert not far.certified and "gradient" in far.reason
     assert far.lambda_min > 0
 
@@ -468,51 +459,51 @@ def _near_split(ts, deltas, seed=0):
     return wide, np.array(P)
 
 
-def test_global_minimum_near_a_split_manifold_is_recognised(ts, lands):
+def test_global_minimum_near_a_split_manifold_is_recognised(ts, student_lands):
     # descent from copies 1e-2 .. 1e-4 apart stops where the gradient reaches its rounding
     # floor with the copies still ~1e-6 apart (the loss is quartic in their spread) and a
     # loss of ~1e-28: not zero to rounding, and three eigenvalues are ~0 where the
     # symmetry tolerance sees no split neuron
     wide, P = _near_split(ts, [1e-2, 1e-3, 1e-4])
-    r = critical.refine(lands[5], P, "descent", max_iter=300)
+    r = critical.refine(student_lands[5], P, "descent", max_iter=300)
     assert r.converged.all()
     W = r.points[:, :10].reshape(-1, 5, 2)
     spread = np.abs(W[:, 2] - W[:, 3]).max(axis=1)
     assert (spread > 1e-8).all()
-    plain = critical.classify(lands[5], r.points, global_loss=0.0, reduce=False)
+    plain = critical.classify(student_lands[5], r.points, global_loss=0.0, reduce=False)
     assert (plain.loss > plain.loss_tol).all() and (plain.label == "degenerate").all()
-    c = critical.classify(lands[5], r.points, global_loss=0.0)
+    c = critical.classify(student_lands[5], r.points, global_loss=0.0)
     assert (c.label == "global_min").all() and c.reduced.all() and (c.margin > 1).all()
     # the level and the null count of the split teacher: 1 + 2 Gauss-Newton directions
     assert (c.level == 1).all() and (c.expected_null == 3).all() and (c.n_zero == 3).all()
     assert (c.distance < 10 * spread).all()
     # independently: the reduced point realises the teacher (its weights, loss 0)
     for w in r.points:
-        red = sym.reduce(lands[5], w, tol=1e-4)
+        red = sym.reduce(student_lands[5], w, tol=1e-4)
         assert red.width == 4
         assert sym.match_teacher(red.point, ts.teacher_params, tol=1e-8)
-        assert lands[4].loss(red.point) < 1e-20
+        assert student_lands[4].loss(red.point) < 1e-20
 
 
-def test_descent_with_reduction_reaches_the_manifold(ts, lands):
+def test_descent_with_reduction_reaches_the_manifold(ts, student_lands):
     # from copies 1e-2 apart, 5 descent steps do not converge; reduction jumps to the
     # exactly split teacher
     _, P = _near_split(ts, [1e-2, 3e-3], seed=1)
-    plain = critical.refine(lands[5], P, "descent", max_iter=5)
+    plain = critical.refine(student_lands[5], P, "descent", max_iter=5)
     assert not plain.converged.any()
-    r = critical.refine(lands[5], P, "descent", max_iter=5, reduce=True)
+    r = critical.refine(student_lands[5], P, "descent", max_iter=5, reduce=True)
     assert r.converged.all() and (r.status == "reduced").all()
     assert (r.loss <= plain.loss).all() and (r.loss < 1e-29).all()
     W = r.points[:, :10].reshape(-1, 5, 2)
     assert_allclose(W[:, 2], W[:, 3], rtol=0, atol=1e-15)
-    c = critical.classify(lands[5], r.points, global_loss=0.0)
+    c = critical.classify(student_lands[5], r.points, global_loss=0.0)
     assert (c.label == "global_min").all() and not c.reduced.any() and (c.level == 1).all()
     with pytest.raises(ValueError, match="reduce"):
-        critical.refine(lands[5], P, "descent", reduce="yes")
+        critical.refine(student_lands[5], P, "descent", reduce="yes")
 
 
 @pytest.mark.parametrize("c", [1e-4, 1.0, 1e4])
-def test_newton_finds_a_split_saddle_at_every_scale(ts, width1_min, c):
+def test_newton_finds_a_split_saddle_at_every_scale(ts, student_lands, width1_min, c):
     # targets times c: the split of the width-1 minimum is a first-level strict saddle at
     # every scale; Newton (a root finder, unlike "descent") converges back to it
     data = fl.Dataset(ts.data.X, c * ts.data.y)
@@ -527,14 +518,14 @@ def test_newton_finds_a_split_saddle_at_every_scale(ts, width1_min, c):
     # on the line of split saddles Newton stays near the start (split 0.3 / 0.7) instead of
     # drifting to its end, where the point is degenerate
     assert_allclose(r.points[:, 4] / (r.points[:, 4] + r.points[:, 5]), 0.3, atol=1e-3)
-    assert_allclose(r.loss, c**2 * fl.Landscape(ts.student(1), ts.data).loss(width1_min), rtol=1e-9)
+    assert_allclose(r.loss, c**2 * student_lands[1].loss(width1_min), rtol=1e-9)
     down = critical.refine(land, start, "descent")
     assert (critical.classify(land, down.points, global_loss=0.0).label != "strict_saddle").all()
     assert (down.loss < r.loss).all()
 
 
-def test_levels_are_minus_one_for_points_that_are_not_critical(ts, lands):
-    c = critical.classify(lands[4], np.stack([ts.teacher_params, ts.teacher_params + 1e-3]))
+def test_levels_are_minus_one_for_points_that_are_not_critical(ts, student_lands):
+    c = critical.classify(student_lands[4], np.stack([ts.teacher_params, ts.teacher_params + 1e-3]))
     assert c.level.tolist() == [0, -1] and c.label[1] == "not_critical"
 
 
@@ -555,9 +546,9 @@ def _level3(ts, deltas, seed=0):
     return net, np.array(P)
 
 
-def test_sliding_towards_a_level3_global_minimum_is_resolved_by_reduction(ts):
+def test_sliding_towards_a_level3_global_minimum_is_resolved_by_reduction(ts, student_lands):
     net, P = _level3(ts, [1e-2, 1e-3, 1e-4])
-    land = fl.Landscape(net, ts.data)
+    land = student_lands[7]
     # descent alone is still sliding (copies ~1e-4 apart; the loss is quartic in the spread)
     plain = critical.refine(land, P, "descent", max_iter=5)
     assert not plain.converged.any()
@@ -572,17 +563,17 @@ def test_sliding_towards_a_level3_global_minimum_is_resolved_by_reduction(ts):
     for w in r.points:
         red = sym.reduce(land, w)
         assert red.width == 4 and sym.match_teacher(red.point, ts.teacher_params, tol=1e-8)
-        assert fl.Landscape(ts.teacher, ts.data).loss(red.point) < 1e-28
+        assert student_lands[4].loss(red.point) < 1e-28
     c = critical.classify(land, r.points, global_loss=0.0)
     assert (c.label == "global_min").all() and (c.level == 3).all() and (c.margin > 1).all()
 
 
-def test_reduction_jump_descends_in_the_narrow_network_when_newton_cannot(ts):
+def test_reduction_jump_descends_in_the_narrow_network_when_newton_cannot(ts, student_lands):
     # copies 0.3 apart: from the merged (width-4) point Newton in the narrow network finds a
     # strict saddle, not the teacher; "descent" there reaches the teacher, and the jump
     # lands on the exactly symmetric level-3 global minimum
     net, P = _level3(ts, [3e-1], seed=3)
-    land = fl.Landscape(net, ts.data)
+    land = student_lands[7]
     red = next(r for h in sym.merge_heights(net, P[0]) if (r := sym.reduce(land, P[0], tol=float(h))).width == 4)
     narrow = fl.Landscape(red.net, ts.data)
     nr = critical.refine(narrow, red.point, "newton", max_iter=50)

@@ -165,7 +165,16 @@ def test_experiment_returns_every_documented_field(tmp_path):
     assert res[2].threshold < res[1].threshold
     # the table has one row per depth and weight decay; the report carries the verdict
     assert len(res.table().splitlines()) == 2 + 2 * 3
-    assert res.verdict in res.report() and isinstance(res.verdict, str)
+    assert res.verdict in res.report()
+    # the verdict states what the stored numbers show: found minima against the theory (to 1e-8),
+    # w = 0 a local minimum at depth 1 exactly above 2|c|, and a bad one only at depth 2
+    for d in res.depths:
+        worst = np.nanmax(np.abs(d.loss_found - d.loss_theory))
+        match = "match" if worst <= 1e-8 * (1 + np.abs(d.loss_theory).max()) else "do not match"
+        assert f"depth {d.depth}: the numerical global minima {match} the theory" in res.verdict
+    assert "global (as derived)" in res.verdict
+    bad = {d.depth: bool((d.zero_is_local_min & ~d.zero_is_global).any()) for d in res.depths}
+    assert res.verdict.startswith("As the paper says") == (bad[2] and not bad[1])
     json.dumps(res.to_dict())
     names = {p.split("/")[-1] for p in res.files}
     assert {

@@ -33,9 +33,12 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -45,6 +48,7 @@ from scipy.special import expit, logsumexp
 
 import fastland as fl
 from fastland._kernels import mlp as kernels
+from fastland.landscape import _SERIAL_MAX_POINTS
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu", "softplus", "linear", "quadratic"]
 LOSSES = ["mse", "bce", "softmax_xent"]
@@ -53,6 +57,7 @@ SIZES = [1, 2, 3, 7, 255, 256, 257, 300, 513]
 RELU_MARGIN = 1e-3
 
 _SCALE = int(os.environ.get("FASTLAND_EXAMPLES", "1"))
+_REPO = str(Path(fl.__file__).resolve().parents[1])  # the fastland a subprocess must import
 
 
 def examples(n: int):
@@ -409,36 +414,57 @@ def test_batched_equals_one_by_one(activation, loss, data, seeds):
         assert_array_equal(land.predict(w), Pb[b])
 
 
-@ALL
-@ALL_LOSSES
-@examples(2)
+# Computes every case with 1 and with 2 Numba threads, in a process whose pool is launched with
+# 2 (numba.set_num_threads cannot go above the launch count, which is 1 on a single-CPU runner).
+_THREADS_CHILD = """
+import pickle, sys
+import numba
+import numpy as np
+import fastland as fl
+
+cases = pickle.load(sys.stdin.buffer)
+out = {"threads": [], "split": [], "results": []}
+for threads in (1, 2):
+    numba.set_num_threads(threads)
+    out["threads"].append(numba.get_num_threads())
+    out["split"].append(fl.Landscape._split(1))
+    got = []
+    for spec, X, y, w in cases:
+        land = fl.Landscape(fl.MLP.from_spec(spec), fl.Dataset(X, y))
+        W2 = np.stack([w, 0.5 * w])
+        got.append((land.loss(w), land.grad(w), land.hessian(w), land.gauss_newton(w), land.hvp(w, w),
+                    land.loss(W2), land.hessian(W2), land.gauss_newton(W2), land.hvp(W2, W2)))
+    out["results"].append(got)
+pickle.dump(out, sys.stdout.buffer)
+"""
+
+
+@examples(1)
 @given(data=st.data())
-def test_results_do_not_depend_on_thread_count(activation, loss, data):
-    # with one thread even a single vector takes the one-task-per-vector path
-    prob = data.draw(problems(activation, loss, sizes=[257, 300, 513, 7]))
-    land = prob.landscape()
-    W2 = np.stack([prob.w, 0.5 * prob.w])
-    before = numba.get_num_threads()
-    results = []
-    for threads in sorted({1, before}):
-        numba.set_num_threads(threads)
-        try:
-            results.append(
-                (
-                    land.loss(prob.w),
-                    land.grad(prob.w),
-                    land.hessian(prob.w),
-                    land.gauss_newton(prob.w),
-                    land.hvp(prob.w, prob.w),
-                    land.hessian(W2),
-                    land.gauss_newton(W2),
-                )
-            )
-        finally:
-            numba.set_num_threads(before)
-    for r in results[1:]:
-        for a, b in zip(results[0], r, strict=True):
-            assert_array_equal(a, b)
+def test_results_do_not_depend_on_thread_count(data):
+    # every activation and loss, on few points and on more than _SERIAL_MAX_POINTS: there one vector
+    # goes to the batch drivers, which split its data chunks across tasks with 2 threads (a batch
+    # smaller than the thread count) and keep them in one task with 1; both must add them in one order
+    probs = []
+    for a in ACTIVATIONS:
+        for lo in LOSSES:
+            probs.append(data.draw(problems(a, lo, sizes=[7, 257, 513])))
+            big = data.draw(problems(a, lo, sizes=[_SERIAL_MAX_POINTS + 300, _SERIAL_MAX_POINTS + 600]))
+            assume(big.X.shape[0] > _SERIAL_MAX_POINTS)  # relu drops the points near its kink
+            probs.append(big)
+    cases = [(p.net.spec(), p.data.X, p.data.y, p.w) for p in probs]
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": _REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _THREADS_CHILD], input=pickle.dumps(cases), env=env, capture_output=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = pickle.loads(proc.stdout)
+    assert out["threads"] == [1, 2] and out["split"] == [False, True]  # two different code paths
+    one, two = out["results"]
+    names = ["loss", "grad", "hessian", "gauss_newton", "hvp", "loss B=2", "hessian B=2", "gauss_newton B=2", "hvp B=2"]
+    for p, r1, r2 in zip(probs, one, two, strict=True):
+        for name, a, b in zip(names, r1, r2, strict=True):
+            assert_array_equal(a, b, err_msg=f"{name}: {p.net!r}, N = {p.X.shape[0]}")
 
 
 @ALL

@@ -2,13 +2,16 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import fastland as fl
 from fastland import cli
 from fastland.experiments import rotation
 
 
-def test_rotation_tiny_returns_every_field(tmp_path):
+# threshold 0.5: too few low-loss draws at 90 degrees (19 of 30); 0.7: enough at both angles
+@pytest.mark.parametrize("threshold", [0.5, 0.7])
+def test_rotation_tiny_returns_every_field(seed001_data, tmp_path, threshold):
     res = rotation(
         angles=(0, 90),
         chains=4,
@@ -17,7 +20,7 @@ def test_rotation_tiny_returns_every_field(tmp_path):
         warmup=50,
         step=0.3,
         temperature=0.3,
-        threshold=0.5,
+        threshold=threshold,
         max_points=400,
         out_dir=tmp_path,
         figures=False,
@@ -25,6 +28,7 @@ def test_rotation_tiny_returns_every_field(tmp_path):
         log=lambda s: None,
     )
     assert [a.angle for a in res.angles] == [0.0, 90.0]
+    n_low, thinned = {}, {}
     for a in res.angles:
         assert a.plane.indices.size == 400
         assert 0.0 <= a.acceptance <= 1.0
@@ -32,20 +36,60 @@ def test_rotation_tiny_returns_every_field(tmp_path):
             assert run.n_draws == 150 and run.n_chains == 4
             # the run file stores the rotated data: rotating back gives the base dataset
             back = run.landscape().data.rotate(-a.angle).X
-            np.testing.assert_allclose(back, fl.datasets.random_labels(n=10, seed=0).X, atol=1e-12)
+            np.testing.assert_allclose(back, seed001_data.X, atol=1e-12)
+            loss = np.asarray(run.loss[:]).ravel()
+            assert a.acceptance == pytest.approx(np.mean(run.stats["accepted"][:], dtype=np.float64), rel=1e-12)
+            ess = max(2.0, float(run.summary().rows["loss"]["ess_bulk_min"]))
+        # recomputed from the run: the low-loss draws (loss < threshold) among the plane's points,
+        # and the loss thinned to about one draw per effective sample for the KS test
+        n_low[a.angle] = int(np.count_nonzero(loss[a.plane.indices] < threshold))
+        assert a.plane.n_low == n_low[a.angle]
+        assert a.plane.enough == (n_low[a.angle] >= 30)  # minima_plane's min_low
+        thinned[a.angle] = loss[:: max(1, round(loss.size / ess))]
     assert set(res.plane_angles_raw) == {"90"} and set(res.loss_ks_pvalue) == {"90"}
-    assert res.verdict.split(":")[0] in {"No change", "Changed", "Inconclusive"}
+    assert res.loss_ks_pvalue["90"] == pytest.approx(stats.ks_2samp(thinned[0.0], thinned[90.0]).pvalue, rel=1e-12)
+    # the verdict that follows from these numbers and the experiment's rule
+    if min(n_low.values()) < 30:
+        few = ", ".join(f"{k:g}: {v}" for k, v in n_low.items())
+        assert res.verdict == (
+            f"Inconclusive: too few low-loss draws to compare (per angle {few}); "
+            "lower the temperature or sample longer."
+        )
+    else:
+        assert res.verdict.startswith(_expected_verdict_head(res))
+        assert ("Caution: the chains have not mixed" in res.verdict) == (max(a.rhat_max for a in res.angles) > 1.1)
+        above_null = all(np.nansum(a.plane.explained) > a.plane.null_explained for a in res.angles)
+        assert ("lie closer to a plane than an isotropic cloud" in res.verdict) == above_null
     saved = json.loads((tmp_path / "rotation.json").read_text())
     assert saved["verdict"] == res.verdict and len(saved["angles"]) == 2
 
 
-def test_aligned_draws_have_the_same_loss():
+def _expected_verdict_head(res):
+    """The verdict's first sentence by the rule of ``rotation``, from the stored numbers (enough low-loss draws)."""
+    expl = np.array([np.nansum(a.plane.explained) for a in res.angles])
+    # noise: two standard errors of a difference, or the gap between chain halves if larger
+    noise = 2 * np.sqrt(2) * np.nanmax([a.explained_sd for a in res.angles])
+    noise = np.nanmax([noise, *(a.half_gap for a in res.angles)])
+    base = res.energy_baseline
+    same = {
+        "explained variance": not (expl.max() - expl.min() > noise),
+        "loss distribution": min(res.loss_ks_pvalue.values()) > 0.01,
+        "minima set": not (np.isfinite(base) and max(res.energy_distance.values()) > 2 * max(base, 1e-12)),
+    }
+    if all(same.values()):
+        return "No change: "
+    if max(a.rhat_max for a in res.angles) > 1.1:
+        return "Inconclusive: the angles differ, but by no more than unmixed chains can explain"
+    return "Changed: rotating the data changed the " + ", ".join(k for k, ok in same.items() if not ok) + " beyond"
+
+
+def test_aligned_draws_have_the_same_loss(seed001_data):
     # rotating the data by R equals rotating the first-layer weights: W1 -> W1 R maps the
     # rotated landscape onto the unrotated one exactly (the isometry the experiment uses)
     from fastland.experiments.rotation import _align
 
     net = fl.MLP(2, [2, 2], 2)
-    base = fl.datasets.random_labels(n=10, seed=0)
+    base = seed001_data
     W = net.init(16, method="uniform", scale=3.0, seed=1)
     rotated = fl.Landscape(net, base.rotate(120)).loss(W)
     np.testing.assert_allclose(fl.Landscape(net, base).loss(_align(net, W, 120)), rotated, rtol=1e-12)

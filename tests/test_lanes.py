@@ -179,7 +179,7 @@ def test_loss_lanes_matches_numpy(activation, loss, n_out, hidden, bias, N):
 
 
 # ------------------------------------------------------------------------ RWM kernel
-SEED001 = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
+# seed001 (seed 001's landscape, 18 parameters): tests/conftest.py
 
 
 def _rwm_reference(land, start, seed, steps, eps, box, T):
@@ -213,17 +213,17 @@ def _rwm_reference(land, start, seed, steps, eps, box, T):
     return draws
 
 
-def test_rwm_follows_the_documented_stream_layout():
+def test_rwm_follows_the_documented_stream_layout(seed001):
     rs = np.random.default_rng(5)
     start = rs.uniform(-1, 1, (3, 18))
-    got = fl.sample(SEED001, chains=3, draws=40, step=0.3, box=1.5, init=start, seed=9, progress=False)
-    ref = _rwm_reference(SEED001, start, 9, 40, 0.3, 1.5, 1.0)
+    got = fl.sample(seed001, chains=3, draws=40, step=0.3, box=1.5, init=start, seed=9, progress=False)
+    ref = _rwm_reference(seed001, start, 9, 40, 0.3, 1.5, 1.0)
     np.testing.assert_allclose(np.asarray(got.draws[:]), ref, rtol=1e-12, atol=1e-13)
     acc = np.asarray(got.stats["accepted"][:])
     assert 0.05 < acc.mean() < 0.95  # both outcomes (and out-of-box rejections at box=1.5) occur
 
 
-def _rwm_call(states, pos, loss, step, thin=3, draws=5):
+def _rwm_call(land, states, pos, loss, step, thin=3, draws=5):
     C, p = pos.shape
     out_w = np.empty((C, draws, p))
     out_l = np.empty((C, draws))
@@ -232,32 +232,32 @@ def _rwm_call(states, pos, loss, step, thin=3, draws=5):
     adapt = np.zeros((C, samplers.ADAPT_SIZE))
     samplers.init_adaptation(step, adapt)
     samplers.rwm_block(
-        SEED001._arch, SEED001._X, SEED001._T, 0.0, 1.0, 10.0, thin, draws, True, True, 0.234,
+        land._arch, land._X, land._T, 0.0, 1.0, 10.0, thin, draws, True, True, 0.234,
         pos, loss, states, step, adapt, out_w, out_l, out_a, status,
     )  # fmt: skip
     return out_w, out_l, status
 
 
-def test_a_chain_does_not_depend_on_its_lane_or_its_neighbours():
+def test_a_chain_does_not_depend_on_its_lane_or_its_neighbours(seed001):
     C = L + 5  # two groups, the second padded
     rs = np.random.default_rng(2)
     pos = rs.uniform(-3, 3, (C, 18))
-    loss = SEED001.loss(pos)
+    loss = seed001.loss(pos)
     states = rng.seed_states(4, 0, C)
     step = rs.uniform(0.05, 0.5, C)
-    ref_w, ref_l, status = _rwm_call(states.copy(), pos.copy(), loss.copy(), step.copy())
+    ref_w, ref_l, status = _rwm_call(seed001, states.copy(), pos.copy(), loss.copy(), step.copy())
     assert np.all(status == 0)
     perm = rs.permutation(C)  # every chain moves to another lane / group, with other neighbours
-    got_w, got_l, _ = _rwm_call(states[perm].copy(), pos[perm].copy(), loss[perm].copy(), step[perm].copy())
+    got_w, got_l, _ = _rwm_call(seed001, states[perm].copy(), pos[perm].copy(), loss[perm].copy(), step[perm].copy())
     np.testing.assert_array_equal(got_w, ref_w[perm])
     np.testing.assert_array_equal(got_l, ref_l[perm])
     # a single chain alone in its group
-    one_w, _, _ = _rwm_call(states[7:8].copy(), pos[7:8].copy(), loss[7:8].copy(), step[7:8].copy())
+    one_w, _, _ = _rwm_call(seed001, states[7:8].copy(), pos[7:8].copy(), loss[7:8].copy(), step[7:8].copy())
     np.testing.assert_array_equal(one_w[0], ref_w[7])
 
 
-def test_rwm_reports_a_non_finite_start():
+def test_rwm_reports_a_non_finite_start(seed001):
     pos = np.zeros((3, 18))
     loss = np.array([1.0, np.nan, 1.0])
-    _, _, status = _rwm_call(rng.seed_states(0, 0, 3), pos, loss, np.full(3, 0.1))
+    _, _, status = _rwm_call(seed001, rng.seed_states(0, 0, 3), pos, loss, np.full(3, 0.1))
     assert status[1] == samplers.STATUS_BAD_START

@@ -17,6 +17,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+from scipy import stats
 
 import fastland as fl
 from fastland.experiments.langevin_vs_sgd import LangevinResult, _problem, gradient_noise, langevin_vs_sgd
@@ -87,8 +88,22 @@ def test_fields_and_closed_forms(tiny):
             assert a.shape == (p,) and np.all(np.isfinite(a))
         assert np.all((c.ks >= 0) & (c.ks <= 1))
     assert r.directional_temperatures.shape == (p,)
-    assert isinstance(r.sgd_matches, bool) and isinstance(r.langevin_matches, bool)
-    assert isinstance(r.verdict, str) and "exp(-U/T)" in r.verdict
+    # the KS distances, recomputed from the stored samples (the MCMC halves: the first and the
+    # last chains), and the documented rule: a match is a distance at most match_factor times the
+    # distance between the halves
+    m = r.mcmc.shape[0]
+    assert m % TINY["chains"] == 0
+    pairs = {"sgd": (r.sgd_vs_mcmc, r.sgd, r.mcmc), "langevin": (r.langevin_vs_mcmc, r.langevin, r.mcmc)}
+    pairs["halves"] = (r.mcmc_halves, r.mcmc[: m // 2], r.mcmc[m // 2 :])
+    for c, a, b in pairs.values():
+        for j in range(p):
+            ks = stats.ks_2samp(a[:, j], b[:, j])
+            assert c.ks[j] == pytest.approx(ks.statistic, rel=1e-12) and c.ks_pvalue[j] == pytest.approx(ks.pvalue)
+    floor = r.settings["match_factor"] * np.maximum(r.mcmc_halves.ks, 1e-12)
+    assert r.sgd_matches is bool(np.all(r.sgd_vs_mcmc.ks <= floor))
+    assert r.langevin_matches is bool(np.all(r.langevin_vs_mcmc.ks <= floor))
+    assert ("Small-batch SGD's stationary distribution matches exp(-U/T)" in r.verdict) == r.sgd_matches
+    assert ("Langevin at the matched temperature reproduces exp(-U/T)" in r.verdict) == r.langevin_matches
     d = json.loads(json.dumps(r.to_dict()))
     assert d["temperature"] == r.temperature and d["n_samples"]["sgd"] == k
     assert r.table().startswith("| param") and r.table() in r.report() and r.verdict in r.report()

@@ -45,7 +45,7 @@ def test_quadratic_diverges_exactly_above_two_over_lambda():
     assert res.n_basins.tolist() == [1, 1, 0, 0]
 
 
-def test_network_sweep_returns_every_documented_field(tmp_path):
+def test_network_sweep_returns_every_documented_field(seed001_data, tmp_path):
     res = lr_sweep(lrs=(0.1, 0.4, 3.0), runs=4, steps=300, fine_steps=100, out_dir=tmp_path, figures=True, seed=2)
     assert isinstance(res, LrSweepResult)
     k, R, p = 3, 4, 17
@@ -55,7 +55,7 @@ def test_network_sweep_returns_every_documented_field(tmp_path):
     for name in ("diverged", "stable_ok", "n_basins"):
         assert getattr(res, name).shape == (k,), name
     assert res.basin_loss.shape == res.basin_top_eig.shape == (int(res.basin.max()) + 1,)
-    land = fl.Landscape(fl.MLP(2, [4], 1, activation="tanh", loss="mse"), fl.datasets.random_labels(n=10, seed=0))
+    land = fl.Landscape(fl.MLP(2, [4], 1, activation="tanh", loss="mse"), seed001_data)
     ok = np.isfinite(res.params).all(axis=2)
     assert res.diverged[-1] == 1.0 and not ok[-1].any()  # lr 3 >> 2 / sharpness
     P = res.params[ok]

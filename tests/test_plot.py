@@ -42,13 +42,15 @@ def check_labels(fig):
 
 
 @pytest.fixture(scope="module")
-def data():
-    return fl.datasets.random_labels(n=10, seed=0)
+def data(seed001_data):
+    """Seed 001's data (tests/conftest.py)."""
+    return seed001_data
 
 
 @pytest.fixture(scope="module")
-def land(data):
-    return fl.Landscape(fl.MLP(2, [2, 2], 2), data)
+def land(seed001):
+    """Seed 001's landscape on ``data`` (tests/conftest.py)."""
+    return seed001
 
 
 @pytest.fixture(scope="module")

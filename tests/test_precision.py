@@ -30,11 +30,14 @@ def result(tmp_path_factory):
     ), out
 
 
-def test_end_points_are_fixed_points_of_the_rounded_iteration(result):
+@pytest.fixture(scope="module")
+def land(seed001_data):
+    """The experiment's default landscape, rebuilt here: a tanh MLP(2, [3], 1) on seed 001's data, weight decay 1e-2."""
+    return fl.Landscape(fl.MLP(2, [3], 1, activation="tanh", loss="mse"), seed001_data, weight_decay=1e-2)
+
+
+def test_end_points_are_fixed_points_of_the_rounded_iteration(result, land):
     res, _ = result
-    land = fl.Landscape(
-        fl.MLP(2, [3], 1, activation="tanh", loss="mse"), fl.datasets.random_labels(n=10, seed=0), weight_decay=1e-2
-    )
     lr = res.lr
     for d in res.dtypes:
         assert d.frozen.all(), d.dtype
@@ -56,11 +59,8 @@ def test_end_points_are_fixed_points_of_the_rounded_iteration(result):
         assert 0 <= d.plateau <= d.plateau_max <= d.plateau_bound  # the derived second-order bound
 
 
-def test_reference_minimum_and_predicted_spread(result):
+def test_reference_minimum_and_predicted_spread(result, land):
     res, _ = result
-    land = fl.Landscape(
-        fl.MLP(2, [3], 1, activation="tanh", loss="mse"), fl.datasets.random_labels(n=10, seed=0), weight_decay=1e-2
-    )
     ws = res.w_star
     assert np.abs(land.grad(ws)).max() < 1e-12
     lam, V = np.linalg.eigh(land.hessian(ws))

@@ -11,8 +11,9 @@ import fastland as fl
 
 
 @pytest.fixture(scope="module")
-def small_land():
-    return fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
+def small_land(seed001):
+    """Seed 001's landscape (tests/conftest.py)."""
+    return seed001
 
 
 def test_truncated_run_file_raises(tmp_path, small_land):

@@ -136,17 +136,18 @@ def test_box_truncated_moments_match_quadrature(method, step):
 
 
 # ------------------------------------------------------------------------- determinism
-SEED001 = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
+# seed001 (seed 001's landscape, 18 parameters): tests/conftest.py
 
 
 @pytest.mark.parametrize("method", ["rwm", "mala", "hmc", "langevin"])
-def test_identical_across_threads_and_block_sizes(method):
+@pytest.mark.threads
+def test_identical_across_threads_and_block_sizes(seed001, method):
     kw = dict(chains=6, draws=40, thin=3, warmup=25, step=0.05, method=method, n_leapfrog=4, seed=11, progress=False)
-    ref = fl.sample(SEED001, **kw)
+    ref = fl.sample(seed001, **kw)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = fl.sample(SEED001, block_draws=7, **kw)
+        one = fl.sample(seed001, block_draws=7, **kw)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(np.asarray(ref.draws[:]), np.asarray(one.draws[:]))
@@ -154,40 +155,41 @@ def test_identical_across_threads_and_block_sizes(method):
     np.testing.assert_array_equal(ref.state()["step_size"], one.state()["step_size"])
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+def test_resume_equals_uninterrupted(seed001, tmp_path):
     kw = dict(chains=4, thin=2, warmup=30, step=0.1, method="mala", seed=5, progress=False)
-    full = fl.sample(SEED001, draws=90, **kw)
+    full = fl.sample(seed001, draws=90, **kw)
     path = tmp_path / "run.h5"
-    fl.sample(SEED001, draws=35, path=path, block_draws=10, **kw).close()
-    resumed = fl.sample(SEED001, draws=90, path=path, resume=True, block_draws=16, **kw)
+    fl.sample(seed001, draws=35, path=path, block_draws=10, **kw).close()
+    resumed = fl.sample(seed001, draws=90, path=path, resume=True, block_draws=16, **kw)
     np.testing.assert_array_equal(np.asarray(full.draws[:]), np.asarray(resumed.draws[:]))
     np.testing.assert_array_equal(np.asarray(full.loss[:]), np.asarray(resumed.loss[:]))
     resumed.close()
 
 
-def test_resume_rejects_other_settings(tmp_path):
+def test_resume_rejects_other_settings(seed001, tmp_path):
     path = tmp_path / "run.h5"
-    fl.sample(SEED001, chains=2, draws=5, path=path, progress=False).close()
+    fl.sample(seed001, chains=2, draws=5, path=path, progress=False).close()
     with pytest.raises(ValueError, match="step"):
-        fl.sample(SEED001, chains=2, draws=10, step=0.2, path=path, resume=True, progress=False)
+        fl.sample(seed001, chains=2, draws=10, step=0.2, path=path, resume=True, progress=False)
 
 
-def test_rwm_identical_across_threads_and_block_sizes_with_several_lane_groups():
+@pytest.mark.threads
+def test_rwm_identical_across_threads_and_block_sizes_with_several_lane_groups(seed001):
     from fastland._kernels.lanes import LANES
 
     kw = dict(chains=LANES + 3, draws=12, thin=2, warmup=10, step=0.1, method="rwm", seed=12, progress=False)
-    ref = fl.sample(SEED001, **kw)
+    ref = fl.sample(seed001, **kw)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = fl.sample(SEED001, block_draws=5, **kw)
+        one = fl.sample(seed001, block_draws=5, **kw)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(np.asarray(ref.draws[:]), np.asarray(one.draws[:]))
     np.testing.assert_array_equal(np.asarray(ref.loss[:]), np.asarray(one.loss[:]))
     np.testing.assert_array_equal(ref.state()["step_size"], one.state()["step_size"])
     # the first chains do not depend on how many chains run beside them
-    few = fl.sample(SEED001, **{**kw, "chains": 2})
+    few = fl.sample(seed001, **{**kw, "chains": 2})
     np.testing.assert_array_equal(np.asarray(few.draws[:]), np.asarray(ref.draws[:2]))
 
 
@@ -202,20 +204,20 @@ def _drop_kernel_version(path):
         f.attrs["settings"] = json.dumps(settings)
 
 
-def test_resume_refuses_an_rwm_run_of_an_older_kernel(tmp_path):
+def test_resume_refuses_an_rwm_run_of_an_older_kernel(seed001, tmp_path):
     # before kernel version 2, RWM drew Philox4x64 words one by one: its state cannot continue
     path = tmp_path / "run.h5"
-    fl.sample(SEED001, chains=2, draws=5, path=path, progress=False).close()
+    fl.sample(seed001, chains=2, draws=5, path=path, progress=False).close()
     _drop_kernel_version(path)
     with pytest.raises(ValueError, match="resume.*older fastland"):
-        fl.sample(SEED001, chains=2, draws=10, path=path, resume=True, progress=False)
+        fl.sample(seed001, chains=2, draws=10, path=path, resume=True, progress=False)
     # MALA's use of the streams did not change: such a run still resumes bit-identically
     kw = dict(chains=2, step=0.1, method="mala", seed=3, progress=False)
     path2 = tmp_path / "mala.h5"
-    fl.sample(SEED001, draws=5, path=path2, **kw).close()
+    fl.sample(seed001, draws=5, path=path2, **kw).close()
     _drop_kernel_version(path2)
-    resumed = fl.sample(SEED001, draws=10, path=path2, resume=True, **kw)
-    full = fl.sample(SEED001, draws=10, **kw)
+    resumed = fl.sample(seed001, draws=10, path=path2, resume=True, **kw)
+    full = fl.sample(seed001, draws=10, **kw)
     np.testing.assert_array_equal(np.asarray(resumed.draws[:]), np.asarray(full.draws[:]))
     resumed.close()
 
@@ -231,7 +233,7 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_kill_9_leaves_a_readable_file_that_resumes(tmp_path):
+def test_kill_9_leaves_a_readable_file_that_resumes(seed001, tmp_path):
     path = tmp_path / "run.h5"
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)])
     try:
@@ -256,17 +258,17 @@ def test_kill_9_leaves_a_readable_file_that_resumes(tmp_path):
         assert np.all(np.isfinite(head))
     target = n + 60
     resumed = fl.sample(
-        SEED001, chains=4, draws=target, step=0.05, path=path, seed=7, block_draws=50, progress=False, resume=True
+        seed001, chains=4, draws=target, step=0.05, path=path, seed=7, block_draws=50, progress=False, resume=True
     )
-    fresh = fl.sample(SEED001, chains=4, draws=target, step=0.05, seed=7, progress=False)
+    fresh = fl.sample(seed001, chains=4, draws=target, step=0.05, seed=7, progress=False)
     np.testing.assert_array_equal(np.asarray(resumed.draws[:]), np.asarray(fresh.draws[:]))
     resumed.close()
 
 
-def test_float32_storage_rounds_the_float64_chain():
+def test_float32_storage_rounds_the_float64_chain(seed001):
     kw = dict(chains=3, draws=20, step=0.05, seed=4, progress=False)
-    a = fl.sample(SEED001, **kw)
-    b = fl.sample(SEED001, dtype="float32", **kw)
+    a = fl.sample(seed001, **kw)
+    b = fl.sample(seed001, dtype="float32", **kw)
     assert np.asarray(b.draws[:]).dtype == np.float32
     np.testing.assert_array_equal(np.asarray(a.draws[:]).astype(np.float32), np.asarray(b.draws[:]))
 
@@ -291,25 +293,25 @@ def test_float32_storage_rounds_the_float64_chain():
         (dict(dtype="int8"), "dtype"),
     ],
 )
-def test_bad_inputs(kwargs, match):
+def test_bad_inputs(seed001, kwargs, match):
     args = dict(chains=2, draws=5, progress=False)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        fl.sample(SEED001, **args)
+        fl.sample(seed001, **args)
 
 
-def test_existing_file_is_never_truncated(tmp_path):
+def test_existing_file_is_never_truncated(seed001, tmp_path):
     path = tmp_path / "run.h5"
-    fl.sample(SEED001, chains=2, draws=5, path=path, progress=False).close()
+    fl.sample(seed001, chains=2, draws=5, path=path, progress=False).close()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(ValueError, match="resume"):
-        fl.sample(SEED001, chains=2, draws=5, path=path, progress=False)
+        fl.sample(seed001, chains=2, draws=5, path=path, progress=False)
     with pytest.raises(ValueError, match="step"):
-        fl.sample(SEED001, chains=2, draws=9, step=1.0, path=path, resume=True, progress=False)
+        fl.sample(seed001, chains=2, draws=9, step=1.0, path=path, resume=True, progress=False)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
 
-def test_missing_folder_is_a_clear_error(tmp_path):
+def test_missing_folder_is_a_clear_error(seed001, tmp_path):
     with pytest.raises(ValueError, match="path"):
-        fl.sample(SEED001, chains=2, draws=5, path=tmp_path / "nope" / "run.h5", progress=False)
+        fl.sample(seed001, chains=2, draws=5, path=tmp_path / "nope" / "run.h5", progress=False)
     assert not os.path.exists(tmp_path / "nope")

@@ -39,8 +39,21 @@ def test_fields(tiny):
             assert getattr(f, name).shape == (S,)
         for d in (f.d_loss, f.d_acc, f.d_loss_early, f.d_acc_early):
             assert isinstance(d, PairedDifference) and d.n == S and d.low <= d.mean <= d.high
-        assert f.loss_verdict in ("helps", "hurts", "no detectable effect")
-        assert f.call in ("better", "worse", "mixed", "same")
+        # the verdicts follow from the documented rule applied to a textbook paired t interval
+        # of the stored end points: "helps" when the interval lies on the better side of 0
+        for d, a, b, higher, verdict in (
+            (f.d_loss, f.val_loss, r.control_val_loss, False, f.loss_verdict),
+            (f.d_acc, f.val_acc, r.control_val_acc, True, f.acc_verdict),
+        ):
+            diff = a - b
+            half = stats.t.ppf((1 + r.confidence) / 2, S - 1) * diff.std(ddof=1) / np.sqrt(S)
+            low, high = diff.mean() - half, diff.mean() + half
+            assert d.low == pytest.approx(low, abs=1e-12) and d.high == pytest.approx(high, abs=1e-12)
+            good, bad = (low > 0, high < 0) if higher else (high < 0, low > 0)
+            assert verdict == ("helps" if good else "hurts" if bad else "no detectable effect")
+        calls = {f.loss_verdict, f.acc_verdict}
+        want = "mixed" if {"helps", "hurts"} <= calls else "better" if "helps" in calls else "worse"
+        assert f.call == (want if calls & {"helps", "hurts"} else "same")
     assert set(r.curves) == {"control", "x0.2", "x1"}
     assert all(v.shape == r.curve_epochs.shape for v in r.curves.values())
     assert r.curve_epochs[0] == 0 and r.curve_epochs[-1] == TINY["after_epochs"]

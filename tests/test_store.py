@@ -1,6 +1,5 @@
 """Run files: round trips, lazy views, xarray/ArviZ, live readers, crashes, resume, memory."""
 
-import importlib.util
 import inspect
 import json
 import os
@@ -668,33 +667,7 @@ def test_appending_many_blocks_keeps_memory_flat(tmp_path, land):
 
 
 # ---------------------------------------------------------------------------- summary
-def _stub_diagnostics():
-    import types
-
-    def rhat(x):
-        x = np.asarray(x, dtype=float)
-        n = x.shape[1] // 2
-        halves = np.concatenate([x[:, :n], x[:, n : 2 * n]], axis=0)
-        b = n * halves.mean(axis=1).var(axis=0, ddof=1)
-        w = halves.var(axis=1, ddof=1).mean(axis=0)
-        return np.sqrt(((n - 1) / n * w + b / n) / w)
-
-    def ess(x):
-        x = np.asarray(x, dtype=float)
-        return np.full(x.shape[2:], float(x.shape[0] * x.shape[1])) if x.ndim == 3 else float(x.size)
-
-    def clt_check(x):
-        x = np.asarray(x)
-        return types.SimpleNamespace(pvalues=np.full(x.shape[2:], 0.5) if x.ndim == 3 else 0.5, alpha=0.05)
-
-    return types.SimpleNamespace(rhat=rhat, ess_bulk=ess, ess_tail=ess, clt_check=clt_check)
-
-
-def test_summary(tmp_path, land, monkeypatch):
-    if importlib.util.find_spec("fastland.diagnostics") is None:
-        stub = _stub_diagnostics()
-        monkeypatch.setitem(sys.modules, "fastland.diagnostics", stub)
-        monkeypatch.setattr(fl, "diagnostics", stub, raising=False)
+def test_summary(tmp_path, land):
     with HDF5Backend.create(tmp_path / "s.h5", **create_kwargs(land)) as b:
         w, loss, acc, _ = fill([b], (40, 40, 37), land.n_params)
         run = Run(b)
@@ -704,9 +677,17 @@ def test_summary(tmp_path, land, monkeypatch):
         thinned = loss[:, ::3]
         assert s.loss_quantiles[0.5] == pytest.approx(np.quantile(thinned, 0.5), rel=1e-12)
         assert set(s.rows) == {"loss", "params"}
-        assert np.isfinite(s.rhat_max) and s.ess_bulk_min > 0 and s.ess_tail_min > 0
+        # the rows are fastland.diagnostics of the thinned loss and parameters (every 3rd draw)
+        diag, params = fl.diagnostics, w[:, ::3]
+        for name, x in (("loss", thinned), ("params", params)):
+            row = s.rows[name]
+            assert row["rhat_max"] == pytest.approx(np.max(diag.rhat(x)), rel=1e-12)
+            assert row["ess_bulk_min"] == pytest.approx(np.min(diag.ess_bulk(x)), rel=1e-12)
+            assert row["ess_tail_min"] == pytest.approx(np.min(diag.ess_tail(x)), rel=1e-12)
+            assert row["clt_pvalue"] == pytest.approx(np.min(diag.clt_check(x).pvalues), rel=1e-12)
         assert s.rhat_max == max(r["rhat_max"] for r in s.rows.values())
-        assert 0 <= s.clt_pvalue <= 1
+        assert s.ess_bulk_min == min(r["ess_bulk_min"] for r in s.rows.values())
+        assert s.clt_pvalue == min(r["clt_pvalue"] for r in s.rows.values())
         small = run.summary(max_draws=40, max_bytes=8 * C * 39 * 4)  # params read 4 at a time
         assert small.rows == s.rows
         text = str(s)

@@ -97,8 +97,7 @@ def test_split_neuron_preserves_the_function(net, ratios):
         assert_allclose(one, w2[0], rtol=0, atol=0)
 
 
-def test_split_neuron_layout_and_duplicate():
-    ts = fl.datasets.teacher_student(step=1.0)
+def test_split_neuron_layout_and_duplicate(ts):
     wide, w5 = sym.split_neuron(ts.teacher, ts.teacher_params, 2, (0.25, 0.75))
     (W, _), (a, _) = wide.unflatten(w5)
     (Wt, _), (at, _) = ts.teacher.unflatten(ts.teacher_params)
@@ -214,21 +213,12 @@ def test_flat_directions_other_activations():
 
 
 # ------------------------------------------------------------------ teacher matching
-@pytest.fixture(scope="module")
-def ts():
-    return fl.datasets.teacher_student()
+# ts (seed 004's problem) and student_lands (its students by width): tests/conftest.py
+def _loss(student_lands, w):
+    return student_lands[len(w) // 3].loss(w)
 
 
-@pytest.fixture(scope="module")
-def lands(ts):
-    return {m: fl.Landscape(ts.student(m), ts.data) for m in (4, 5, 6)}
-
-
-def _loss(lands, w):
-    return lands[len(w) // 3].loss(w)
-
-
-def test_match_teacher_itself_and_permuted(ts, lands):
+def test_match_teacher_itself_and_permuted(ts, student_lands):
     m = sym.match_teacher(ts.teacher_params, ts.teacher_params)
     assert m and m.reason == ""
     assert m.teacher.tolist() == [0, 1, 2, 3]
@@ -236,26 +226,26 @@ def test_match_teacher_itself_and_permuted(ts, lands):
     wp = sym.permute_neurons(ts.teacher, ts.teacher_params, [2, 0, 3, 1])
     m = sym.match_teacher(wp, ts.teacher_params)
     assert m and m.teacher.tolist() == [2, 0, 3, 1]
-    assert _loss(lands, wp) < 1e-28
+    assert _loss(student_lands, wp) < 1e-28
 
 
 @pytest.mark.parametrize("neuron, ratios", [(0, (0.5, 0.5)), (3, (1.5, -0.5)), (1, (0.2, 0.8))])
-def test_match_teacher_split(ts, lands, neuron, ratios):
+def test_match_teacher_split(ts, student_lands, neuron, ratios):
     _, w5 = sym.split_neuron(ts.teacher, ts.teacher_params, neuron, ratios)
     m = sym.match_teacher(w5, ts.teacher_params)
     assert m, m.reason
     assert np.count_nonzero(m.teacher == neuron) == 2
     assert_allclose(m.outgoing[:, 0], [1, -1, 1, -1], atol=1e-15)
-    assert _loss(lands, w5) < 1e-28
+    assert _loss(student_lands, w5) < 1e-28
 
 
-def test_two_flipped_neurons_with_cancelling_offsets(ts, lands):
+def test_two_flipped_neurons_with_cancelling_offsets(ts, student_lands):
     # a sigmoid(z) = a - a sigmoid(-z): flipping neurons 0 (a = 1) and 1 (a = -1) leaves
     # constants 1 and -1, which cancel
     w, off0 = sym.flip_neuron(ts.teacher, ts.teacher_params, 0)
     w, off1 = sym.flip_neuron(ts.teacher, w, 1)
     assert_allclose(off0 + off1, 0.0)
-    assert _loss(lands, w) < 1e-28
+    assert _loss(student_lands, w) < 1e-28
     m = sym.match_teacher(w, ts.teacher_params)
     assert m, m.reason
     assert m.kind == ("flipped", "flipped", "teacher", "teacher")
@@ -264,13 +254,13 @@ def test_two_flipped_neurons_with_cancelling_offsets(ts, lands):
     # neurons 0 and 2 both have a = 1: their offsets add up to -2, the function changes
     w2, _ = sym.flip_neuron(ts.teacher, ts.teacher_params, 0)
     w2, _ = sym.flip_neuron(ts.teacher, w2, 2)
-    assert _loss(lands, w2) > 1.0
+    assert _loss(student_lands, w2) > 1.0
     m = sym.match_teacher(w2, ts.teacher_params)
     assert not m and "offset" in m.reason
     assert_allclose(m.offset, [-2.0])  # student minus teacher
 
 
-def test_flipped_copy_split_with_an_unflipped_copy(ts, lands):
+def test_flipped_copy_split_with_an_unflipped_copy(ts, student_lands):
     # teacher neuron 1 (a = -1) as a copy with a = -0.5 plus a flipped copy with a = +0.5:
     # -0.5 s(z) + 0.5 s(-z) = -s(z) + 0.5, an offset nothing cancels
     (W, _), (a, _) = ts.teacher.unflatten(ts.teacher_params)
@@ -281,7 +271,7 @@ def test_flipped_copy_split_with_an_unflipped_copy(ts, lands):
     m = sym.match_teacher(w, ts.teacher_params)
     assert not m and "offset" in m.reason
     assert_allclose(m.offset, [0.5])
-    assert _loss(lands, w) > 1e-3
+    assert _loss(student_lands, w) > 1e-3
     # a sixth neuron, a flipped copy of neuron 3 with a = -0.5, adds the offset -0.5:
     # -1.5 s(z) - 0.5 s(-z) = -s(z) - 0.5
     W6 = np.vstack([W5, -W[3]])
@@ -291,10 +281,10 @@ def test_flipped_copy_split_with_an_unflipped_copy(ts, lands):
     m = sym.match_teacher(w6, ts.teacher_params)
     assert m, m.reason
     assert m.kind[4:] == ("flipped", "flipped")
-    assert _loss(lands, w6) < 1e-28
+    assert _loss(student_lands, w6) < 1e-28
 
 
-def test_extra_neurons_that_cancel(ts, lands):
+def test_extra_neurons_that_cancel(ts, student_lands):
     (W, _), (a, _) = ts.teacher.unflatten(ts.teacher_params)
     W6 = np.vstack([W, [0.3, -0.9], [0.3, -0.9]])
     a6 = np.append(a[0], [0.7, -0.7])
@@ -302,21 +292,21 @@ def test_extra_neurons_that_cancel(ts, lands):
     m = sym.match_teacher(w6, ts.teacher_params)
     assert m, m.reason
     assert m.kind[4:] == ("extra", "extra") and m.teacher[4:].tolist() == [-1, -1]
-    assert _loss(lands, w6) < 1e-28
+    assert _loss(student_lands, w6) < 1e-28
     a6[5] = -0.6
     _, w6 = _ts_student(W6, a6)
     m = sym.match_teacher(w6, ts.teacher_params)
     assert not m and "extra neurons [4, 5]" in m.reason
-    assert _loss(lands, w6) > 1e-4
+    assert _loss(student_lands, w6) > 1e-4
 
 
-def test_mismatches_are_explained(ts, lands):
+def test_mismatches_are_explained(ts, student_lands):
     (W, _), (a, _) = ts.teacher.unflatten(ts.teacher_params)
     _, w5 = sym.split_neuron(ts.teacher, ts.teacher_params, 2, (0.5, 0.5))
     w5[10 + 3] = 0.4  # the copies' outgoing weights no longer sum to the teacher's
     m = sym.match_teacher(w5, ts.teacher_params)
     assert not m and m.reason.startswith("teacher neuron 2")
-    assert _loss(lands, w5) > 1e-4
+    assert _loss(student_lands, w5) > 1e-4
     moved = ts.teacher_params.copy()
     moved[0] += 1e-3
     m = sym.match_teacher(moved, ts.teacher_params)
@@ -411,7 +401,7 @@ def test_reduce_recovers_the_narrow_network(r, act, bias, n_out, splits, dead):
     assert_allclose(wide.predict(red.expand(moved), X), red.net.predict(moved, X), atol=1e-12)
 
 
-def test_reduce_levels_flips_and_cancellations(ts, lands):
+def test_reduce_levels_flips_and_cancellations(ts, student_lands):
     t = ts.teacher_params
     assert sym.reduce(ts.teacher, t).level == 0  # the teacher is not reducible
     # two flipped sigmoid copies whose constants cancel merge with their teacher neurons
@@ -420,7 +410,7 @@ def test_reduce_levels_flips_and_cancellations(ts, lands):
     a6 = np.append(a[0], [0.5, -0.5])
     a6[1], a6[3] = -0.5, -1.5
     net6, w6 = _ts_student(W6, a6)
-    red = sym.reduce(lands[6], w6)
+    red = sym.reduce(student_lands[6], w6)
     assert red.width == 4 and red.level == 2 and red.sign.tolist() == [1, 1, 1, 1, -1, -1]
     assert_allclose(red.point, t, atol=1e-15)
     assert red.function_change < 1e-14
@@ -432,7 +422,7 @@ def test_reduce_levels_flips_and_cancellations(ts, lands):
     # extra neurons whose outgoing weights cancel are dropped
     W6 = np.vstack([W, [0.3, -0.9], [0.3, -0.9]])
     _, w6 = _ts_student(W6, np.append(a[0], [0.7, -0.7]))
-    red = sym.reduce(lands[6], w6)
+    red = sym.reduce(student_lands[6], w6)
     assert red.level == 2 and red.kind[4:] == ("cancelled", "cancelled")
     assert_allclose(red.point, t, atol=1e-15)
     # tanh flips need no cancellation
@@ -443,14 +433,14 @@ def test_reduce_levels_flips_and_cancellations(ts, lands):
     assert_allclose(red.point, [1.0, 2.0, 0.25], atol=1e-15)
 
 
-def test_reduce_near_a_split_manifold_and_tolerances(ts, lands):
+def test_reduce_near_a_split_manifold_and_tolerances(ts, student_lands):
     _, w5 = sym.split_neuron(ts.teacher, ts.teacher_params, 2, (0.3, 0.7))
     u = np.array([0.6, -0.8])
     near = w5.copy()
     near[4:6] += 1e-5 * 0.7 * u  # copies 1e-5 apart, their weighted mean still the teacher's
     near[6:8] -= 1e-5 * 0.3 * u
-    assert sym.reduce(lands[5], near).level == 0  # the default recognises exact copies only
-    red = sym.reduce(lands[5], near, tol=1e-4)
+    assert sym.reduce(student_lands[5], near).level == 0  # the default recognises exact copies only
+    red = sym.reduce(student_lands[5], near, tol=1e-4)
     assert red.level == 1 and red.spread == pytest.approx(0.7e-5, rel=1e-6)
     assert_allclose(red.point, ts.teacher_params, atol=1e-15)
     # the merge changes the function only at second order in the spread

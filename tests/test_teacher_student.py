@@ -4,7 +4,6 @@ import h5py
 import numpy as np
 import pytest
 
-import fastland as fl
 from fastland import cli, critical
 from fastland.experiments import TeacherStudentResult, teacher_student
 from fastland.experiments.teacher_student import OUTCOMES, WidthResult
@@ -134,8 +133,7 @@ def test_tiny_run_writes_its_files(tiny):
     assert [s["outcome_counts"] for s in saved["widths"]] == [w.outcome_counts for w in res.widths]
 
 
-def test_the_teacher_ends_as_a_matched_global_minimum(tmp_path):
-    ts = fl.datasets.teacher_student()
+def test_the_teacher_ends_as_a_matched_global_minimum(ts, tmp_path):
     t = ts.teacher_params
     _, split = split_neuron(ts.teacher, t, 2, (0.3, 0.7))
     starts = {4: np.stack([t, t]), 5: np.stack([split, split])}
@@ -153,11 +151,10 @@ def test_the_teacher_ends_as_a_matched_global_minimum(tmp_path):
     np.testing.assert_array_equal(res[5].match_teacher[0], [0, 1, 2, 2, 3])
 
 
-def test_runs_sliding_towards_a_level3_global_minimum_are_global_minima(tmp_path):
+def test_runs_sliding_towards_a_level3_global_minimum_are_global_minima(ts, tmp_path):
     # width 7: teacher neuron 2 split into three copies 1e-2 / 1e-3 apart plus a neuron with zero
     # outgoing weights; refinement is still sliding after 5 descent steps, the reduction jump
     # lands on the exactly symmetric point, a level-3 global minimum matched to the teacher
-    ts = fl.datasets.teacher_student()
     wide, w = split_neuron(ts.teacher, ts.teacher_params, 2, (0.2, 0.3, 0.5))
     (W, _), (A, _) = wide.unflatten(w)
     rng = np.random.default_rng(0)
@@ -186,9 +183,8 @@ def test_runs_sliding_towards_a_level3_global_minimum_are_global_minima(tmp_path
     assert (w7.loss < 1e-28).all()
 
 
-def test_descent_reaches_the_rounding_floor_near_the_teacher():
-    ts = fl.datasets.teacher_student()
-    land = fl.Landscape(ts.teacher, ts.data)
+def test_descent_reaches_the_rounding_floor_near_the_teacher(ts, student_lands):
+    land = student_lands[4]  # the teacher's architecture
     start = ts.teacher_params + 1e-2 * np.random.default_rng(0).standard_normal((3, 12))
     r = critical.refine(land, start, "descent", max_iter=50)
     assert r.converged.all() and (r.loss < 1e-25).all()

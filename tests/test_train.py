@@ -70,15 +70,14 @@ def np_loss_grad(net, w, X, T, wd=0.0):
     return loss + 0.5 * wd * w @ w, g + wd * w
 
 
-def problems():
+PROBLEM_NAMES = ["teacher_student_5", "seed001"]
+
+
+@pytest.fixture(scope="module")
+def problems(seed001):
+    """The two training problems by name: a width-5 student on a coarser seed-004 grid, and seed 001."""
     ts = fl.datasets.teacher_student(step=0.5)  # 441 points of the grid
-    student = fl.Landscape(ts.student(5), ts.data)
-    seed001 = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
-    return {"teacher_student_5": student, "seed001": seed001}
-
-
-PROBLEMS = problems()
-SEED001 = PROBLEMS["seed001"]
+    return {"teacher_student_5": fl.Landscape(ts.student(5), ts.data), "seed001": seed001}
 
 
 def starts_for(land, R, seed=1):
@@ -102,8 +101,8 @@ def reference(land, W0, steps, update):
     return np.array(out)
 
 
-def test_numpy_reference_gradient_matches_landscape():
-    for land in PROBLEMS.values():
+def test_numpy_reference_gradient_matches_landscape(problems):
+    for land in problems.values():
         w = starts_for(land, 1)[0]
         X, T = np.asarray(land.data.X, float), targets_for(land.net, land.data)
         loss, g = np_loss_grad(land.net, w, X, T)
@@ -112,9 +111,9 @@ def test_numpy_reference_gradient_matches_landscape():
 
 
 # --------------------------------------------------------------------- optimisers
-@pytest.mark.parametrize("name", list(PROBLEMS))
-def test_adam_equals_numpy_adam(name):
-    land = PROBLEMS[name]
+@pytest.mark.parametrize("name", PROBLEM_NAMES)
+def test_adam_equals_numpy_adam(problems, name):
+    land = problems[name]
     W0 = starts_for(land, 4)
     lr, b1, b2, eps, steps = 0.01, 0.9, 0.999, 1e-8, 300
 
@@ -136,9 +135,9 @@ def test_adam_equals_numpy_adam(name):
     assert (fit.loss < land.loss(W0)).all()
 
 
-@pytest.mark.parametrize("name", list(PROBLEMS))
-def test_gd_is_iterated_gradient_step(name):
-    land = PROBLEMS[name]
+@pytest.mark.parametrize("name", PROBLEM_NAMES)
+def test_gd_is_iterated_gradient_step(problems, name):
+    land = problems[name]
     W0 = starts_for(land, 3)
     lr, steps = 0.05, 40
     fit = train(land, W0, optimizer="gd", lr=lr, steps=steps, record_every=1, progress=False)
@@ -152,8 +151,8 @@ def test_gd_is_iterated_gradient_step(name):
 
 
 @pytest.mark.parametrize("method", ["sam", "asam"])
-def test_sam_and_asam_equal_numpy(method):
-    land = PROBLEMS["teacher_student_5"]
+def test_sam_and_asam_equal_numpy(problems, method):
+    land = problems["teacher_student_5"]
     W0 = starts_for(land, 3)
     lr, rho, eta, steps = 0.05, 0.05, 0.01, 100  # (lr 0.1 bounces: ulps grow to 1e-8)
 
@@ -193,8 +192,8 @@ def _numpy_batches(seed, run, N, b, steps):
     return out
 
 
-def test_sgd_minibatches_follow_the_documented_stream():
-    land = PROBLEMS["teacher_student_5"]
+def test_sgd_minibatches_follow_the_documented_stream(problems):
+    land = problems["teacher_student_5"]
     X, T = np.asarray(land.data.X, float), targets_for(land.net, land.data)
     W0 = starts_for(land, 3)
     lr, b, steps, seed = 0.1, 17, 25, 42
@@ -217,40 +216,41 @@ def test_sgd_minibatches_follow_the_documented_stream():
         ("langevin", dict(temperature=0.01, batch_size=4)),
     ],
 )
-def test_identical_across_seeds_threads_and_blocks(method, kw):
+@pytest.mark.threads
+def test_identical_across_seeds_threads_and_blocks(seed001, method, kw):
     kw = dict(dict(lr=0.05, steps=61, seed=3, record_every=5, progress=False), **kw)
-    W0 = starts_for(SEED001, 5)
-    ref = train(SEED001, W0, optimizer=method, **kw)
-    again = train(SEED001, W0, optimizer=method, **kw)
+    W0 = starts_for(seed001, 5)
+    ref = train(seed001, W0, optimizer=method, **kw)
+    again = train(seed001, W0, optimizer=method, **kw)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = train(SEED001, W0, optimizer=method, block_steps=7, **kw)
+        one = train(seed001, W0, optimizer=method, block_steps=7, **kw)
     finally:
         numba.set_num_threads(before)
     for other in (again, one):
         assert_array_equal(ref.params, other.params)
         assert_array_equal(ref.trajectory, other.trajectory)
         assert_array_equal(ref.trajectory_loss, other.trajectory_loss)
-    other_seed = train(SEED001, W0, optimizer=method, **dict(kw, seed=4))
+    other_seed = train(seed001, W0, optimizer=method, **dict(kw, seed=4))
     assert not np.array_equal(ref.params, other_seed.params)
 
 
-def test_trajectory_records_are_the_shorter_runs():
-    W0 = starts_for(SEED001, 4)
+def test_trajectory_records_are_the_shorter_runs(seed001):
+    W0 = starts_for(seed001, 4)
     kw = dict(optimizer="sgd", batch_size=4, lr=0.1, seed=9, progress=False)
-    fit = train(SEED001, W0, steps=50, record_every=20, block_steps=3, **kw)
+    fit = train(seed001, W0, steps=50, record_every=20, block_steps=3, **kw)
     assert_array_equal(fit.trajectory_steps, [0, 20, 40])
     assert_array_equal(fit.trajectory[:, 0], W0)
     for j, s in enumerate(fit.trajectory_steps[1:], start=1):
-        assert_array_equal(fit.trajectory[:, j], train(SEED001, W0, steps=int(s), **kw).params)
-    assert_allclose(fit.trajectory_loss, SEED001.loss(fit.trajectory.reshape(-1, 18)).reshape(4, 3), rtol=1e-14)
+        assert_array_equal(fit.trajectory[:, j], train(seed001, W0, steps=int(s), **kw).params)
+    assert_allclose(fit.trajectory_loss, seed001.loss(fit.trajectory.reshape(-1, 18)).reshape(4, 3), rtol=1e-14)
 
 
-def test_float32_landscape_trains_in_float64():
-    land32 = fl.Landscape(SEED001.net, SEED001.data, dtype="float32")
-    W0 = starts_for(SEED001, 2)
-    a = train(SEED001, W0, optimizer="adam", lr=0.01, steps=20, progress=False)
+def test_float32_landscape_trains_in_float64(seed001):
+    land32 = fl.Landscape(seed001.net, seed001.data, dtype="float32")
+    W0 = starts_for(seed001, 2)
+    a = train(seed001, W0, optimizer="adam", lr=0.01, steps=20, progress=False)
     b = train(land32, W0, optimizer="adam", lr=0.01, steps=20, progress=False)
     assert b.params.dtype == np.float64
     assert_array_equal(a.params, b.params)
@@ -352,20 +352,20 @@ def test_gradient_flow_matches_the_closed_form():
             assert (flow.njev > 0).all()
 
 
-def test_gradient_flow_on_a_network_decreases_the_loss():
-    W0 = starts_for(SEED001, 2)
-    flow = gradient_flow(SEED001, W0, t_max=20.0, t_eval=np.linspace(0, 20, 11))
+def test_gradient_flow_on_a_network_decreases_the_loss(seed001):
+    W0 = starts_for(seed001, 2)
+    flow = gradient_flow(seed001, W0, t_max=20.0, t_eval=np.linspace(0, 20, 11))
     assert flow.success.all()
     assert (np.diff(flow.trajectory_loss, axis=1) <= 1e-12).all()
-    assert_allclose(flow.grad_norm, np.abs(SEED001.grad(flow.params)).max(axis=1))
+    assert_allclose(flow.grad_norm, np.abs(seed001.grad(flow.params)).max(axis=1))
 
 
 # ------------------------------------------------------------------------- HDF5
-def test_hdf5_file_matches_the_result(tmp_path):
+def test_hdf5_file_matches_the_result(seed001, tmp_path):
     path = tmp_path / "train.h5"
-    W0 = starts_for(SEED001, 3)
+    W0 = starts_for(seed001, 3)
     fit = train(
-        SEED001,
+        seed001,
         W0,
         optimizer="adam",
         lr=0.02,
@@ -394,18 +394,18 @@ def test_hdf5_file_matches_the_result(tmp_path):
         assert [s.decode() for s in res["status"][:]] == fit.status.tolist()
         lg = f["landscape"]
         net = fl.MLP.from_spec(lg.attrs["model"])
-        assert net.spec() == SEED001.net.spec()
-        assert_array_equal(lg["X"][:], SEED001.data.X)
-        assert_array_equal(lg["y"][:], SEED001.data.y)
+        assert net.spec() == seed001.net.spec()
+        assert_array_equal(lg["X"][:], seed001.data.X)
+        assert_array_equal(lg["y"][:], seed001.data.y)
     with pytest.raises(ValueError, match="path"):
-        train(SEED001, W0, steps=2, path=path, progress=False)
+        train(seed001, W0, steps=2, path=path, progress=False)
 
 
-def test_hdf5_trajectory_opens_in_xarray(tmp_path):
+def test_hdf5_trajectory_opens_in_xarray(seed001, tmp_path):
     xr = pytest.importorskip("xarray")
     pytest.importorskip("h5netcdf")
     path = tmp_path / "t.h5"
-    fit = train(SEED001, starts_for(SEED001, 2), steps=20, record_every=5, path=path, progress=True)
+    fit = train(seed001, starts_for(seed001, 2), steps=20, record_every=5, path=path, progress=True)
     with xr.open_dataset(path, group="trajectory", engine="h5netcdf") as ds:
         assert ds["w"].dims == ("run", "record", "param")
         assert_array_equal(ds["w"].values, fit.trajectory)
@@ -450,8 +450,8 @@ def test_hdf5_trajectory_opens_in_xarray(tmp_path):
         (dict(dtype="float16", starts=np.full((2, 18), 7e4)), "starts"),
     ],
 )
-def test_bad_inputs_name_the_argument(kwargs, match):
-    args = dict(land=SEED001, starts=np.zeros((2, 18)), steps=3, progress=False)
+def test_bad_inputs_name_the_argument(seed001, kwargs, match):
+    args = dict(land=seed001, starts=np.zeros((2, 18)), steps=3, progress=False)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         train(**args)
@@ -468,8 +468,8 @@ def test_bad_inputs_name_the_argument(kwargs, match):
         (dict(starts=np.zeros(5)), "starts"),
     ],
 )
-def test_gradient_flow_bad_inputs(kwargs, match):
-    args = dict(land=SEED001, starts=np.zeros(18), t_max=1.0)
+def test_gradient_flow_bad_inputs(seed001, kwargs, match):
+    args = dict(land=seed001, starts=np.zeros(18), t_max=1.0)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         gradient_flow(**args)
@@ -622,16 +622,16 @@ def test_stalled_counts_follow_a_numpy_cast_iteration(dtype, exponent, cast, lr)
     "optimizer, kw",
     [("gd", {}), ("adam", {}), ("sgd", {"batch_size": 3}), ("sam", {}), ("langevin", {"temperature": 1e-4})],
 )
-def test_float64_default_is_the_unrounded_run(optimizer, kw):
-    W0 = starts_for(SEED001, 3)
-    a = train(SEED001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, **kw)
-    b = train(SEED001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, dtype=53, **kw)
+def test_float64_default_is_the_unrounded_run(seed001, optimizer, kw):
+    W0 = starts_for(seed001, 3)
+    a = train(seed001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, **kw)
+    b = train(seed001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, dtype=53, **kw)
     assert_array_equal(a.params, b.params)  # rounding to 53 bits in float64's range is the identity
     assert_array_equal(a.stalled, b.stalled) and a.settings["precision"]["bits"] == 53
 
 
-def test_reduced_precision_gd_is_the_rounded_iteration_on_a_network():
-    land = SEED001
+def test_reduced_precision_gd_is_the_rounded_iteration_on_a_network(seed001):
+    land = seed001
     W0 = round_precision(starts_for(land, 3), "bfloat16")
     lr, steps = 0.05, 300
     fit = train(land, W0, optimizer="gd", lr=lr, steps=steps, dtype="bfloat16", record_every=1, progress=False)
@@ -652,11 +652,11 @@ def test_overflow_in_float16_diverges():
     assert fit.status.tolist() == ["diverged"]
 
 
-def test_precision_fields_in_the_hdf5_file(tmp_path):
+def test_precision_fields_in_the_hdf5_file(seed001, tmp_path):
     path = tmp_path / "p.h5"
-    W0 = starts_for(SEED001, 2)
+    W0 = starts_for(seed001, 2)
     fit = train(
-        SEED001,
+        seed001,
         W0,
         optimizer="gd",
         lr=0.05,
@@ -678,7 +678,7 @@ def test_precision_fields_in_the_hdf5_file(tmp_path):
         assert_array_equal(res["unchanged_steps"][:], fit.unchanged_steps)
         assert_array_equal(res["frozen"][:].astype(bool), fit.frozen)
     one = train(
-        SEED001, W0, optimizer="gd", lr=0.05, steps=40, record_every=10, dtype=9, exponent="float16", progress=False
+        seed001, W0, optimizer="gd", lr=0.05, steps=40, record_every=10, dtype=9, exponent="float16", progress=False
     )
     assert_array_equal(one.trajectory_stalled, fit.trajectory_stalled)  # block size does not matter
     assert_array_equal(one.unchanged_steps, fit.unchanged_steps)
@@ -710,9 +710,9 @@ def test_bit_rounding_equals_the_scalar_rounding(bits, emin, emax):
     assert_array_equal(fast.view(np.uint64), slow.view(np.uint64))  # bit for bit, signs of zeros and NaN included
 
 
-def test_open_train_reads_back_what_train_returned(tmp_path):
+def test_open_train_reads_back_what_train_returned(tmp_path, seed001):
     path = tmp_path / "fit.h5"
-    fit = train(SEED001, starts_for(SEED001, 3), steps=30, record_every=10, path=path, progress=False)
+    fit = train(seed001, starts_for(seed001, 3), steps=30, record_every=10, path=path, progress=False)
     back = fl.open_train(path)
     assert isinstance(back, fl.TrainResult) and back.path == str(path) and back.settings == fit.settings
     for name in (
@@ -731,19 +731,19 @@ def test_open_train_reads_back_what_train_returned(tmp_path):
         assert_array_equal(getattr(back, name), getattr(fit, name), err_msg=name)
     assert_array_equal(back.frozen, fit.frozen)
     assert back.landscape.net == fit.landscape.net
-    assert_array_equal(back.landscape.data.X, SEED001.data.X)
+    assert_array_equal(back.landscape.data.X, seed001.data.X)
     assert back.landscape.loss(back.params[0]) == fit.loss[0]
 
 
-def test_open_train_refuses_damaged_unfinished_and_foreign_files(tmp_path):
+def test_open_train_refuses_damaged_unfinished_and_foreign_files(tmp_path, seed001):
     path = tmp_path / "fit.h5"
-    train(SEED001, starts_for(SEED001, 2), steps=30, record_every=5, path=path, progress=False)
+    train(seed001, starts_for(seed001, 2), steps=30, record_every=5, path=path, progress=False)
     cut = tmp_path / "cut.h5"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ValueError, match="damaged.*truncated"):
         fl.open_train(cut)
     run = tmp_path / "run.h5"
-    fl.sample(SEED001, chains=2, draws=3, progress=False, path=run).close()
+    fl.sample(seed001, chains=2, draws=3, progress=False, path=run).close()
     with pytest.raises(ValueError, match="not a fastland"):
         fl.open_train(run)
     with pytest.raises(FileNotFoundError):
