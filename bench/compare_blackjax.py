@@ -216,7 +216,7 @@ def main(argv=None) -> int:
             draws=D,
             thin=thin,
             warmup=0,
-            step=args.step,
+            step_size=args.step,
             box=args.box,
             temperature=args.temperature,
             method="rwm",
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     try:
         # compile (or load from Numba's cache) and warm both; the warm runs give the statistics
         t0 = time.perf_counter()
-        fl.sample(land, chains=2, draws=2, thin=2, init=start[:2], step=args.step, box=args.box, progress=False)
+        fl.sample(land, chains=2, draws=2, thin=2, init=start[:2], step_size=args.step, box=args.box, progress=False)
         t_fl_compile = time.perf_counter() - t0
         t0 = time.perf_counter()
         f_w, f_loss, f_acc = run_fastland()

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
 
     def run_fastland(steps):
         return fl.train(
-            land, starts, optimizer="adam", lr=args.lr, steps=steps, betas=BETAS, eps=ADAM_EPS, progress=False
+            land, starts, optimizer="adam", lr=args.lr, steps=steps, betas=BETAS, adam_eps=ADAM_EPS, progress=False
         )
 
     jfull = jax_adam(land, args.lr, args.steps)

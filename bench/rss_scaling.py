@@ -61,7 +61,7 @@ def child(total: int, chains: int, store: str, dtype: str, tmpdir: str) -> int:
 
     net = fl.MLP(2, [2, 2], 2, activation="tanh", loss="softmax_xent")
     land = fl.Landscape(net, fl.datasets.random_labels(n=10, seed=0))
-    fl.sample(land, chains=2, draws=2, progress=False, dtype=dtype).close()  # load the kernels
+    fl.sample(land, chains=2, draws=2, progress=False, draws_dtype=dtype).close()  # load the kernels
     rss_before = status_bytes("VmRSS")
     hwm_before = status_bytes("VmHWM")
     path = os.path.join(tmpdir, f"run-{total}.h5") if store == "hdf5" else None
@@ -73,13 +73,13 @@ def child(total: int, chains: int, store: str, dtype: str, tmpdir: str) -> int:
         draws=draws,
         thin=1,
         warmup=0,
-        step=0.05,
+        step_size=0.05,
         box=10.0,
         method="rwm",
         path=path,
         seed=0,
         progress=False,
-        dtype=dtype,
+        draws_dtype=dtype,
     )
     wall = time.perf_counter() - t0
     n_draws = run.n_draws

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
 
     # load (or compile) the kernels for this dtype, outside the timed run
     t0 = time.perf_counter()
-    fl.sample(land, chains=C, draws=1, init=init, step=args.step, dtype=args.dtype, progress=False)
+    fl.sample(land, chains=C, draws=1, init=init, step_size=args.step, draws_dtype=args.dtype, progress=False)
     print(
         f"warm-up (Numba cache load/compile + 1 draw): {time.perf_counter() - t0:.1f}s; "
         f"RSS {status_bytes('VmRSS') / 2**20:.0f} MiB, VmHWM {status_bytes('VmHWM') / 2**20:.0f} MiB"
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
             draws=D,
             thin=args.thin,
             warmup=0,
-            step=args.step,
+            step_size=args.step,
             box=10.0,
             temperature=1.0,
             method="rwm",
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
             path=path,
             seed=args.seed,
             progress=False,
-            dtype=args.dtype,
+            draws_dtype=args.dtype,
         )
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0

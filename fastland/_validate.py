@@ -19,14 +19,14 @@ __all__ = [
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
-def as_dtype(dtype) -> np.dtype:
-    """Return float64 or float32 from a name, NumPy dtype or type; else ValueError."""
+def as_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """Return float64 or float32 from a name, NumPy dtype or type; else ValueError naming ``name``."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
     if dt is None or dt.name not in _DTYPES:
-        raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
+        raise ValueError(f"{name}: expected 'float64' or 'float32', got {dtype!r}")
     return dt
 
 

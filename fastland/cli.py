@@ -244,7 +244,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         draws=args.draws,
         thin=args.thin,
         warmup=args.warmup,
-        step=args.step,
+        step_size=args.step,
         box=args.box,
         temperature=args.temperature,
         method=args.method,
@@ -253,7 +253,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         overwrite=args.overwrite,
-        dtype=args.dtype,
+        draws_dtype=args.dtype,
         compression=args.compression,
     )
     with run:

@@ -201,7 +201,7 @@ class TeacherStudent(NamedTuple):
         return MLP(2, [check_int("width", width, 1)], 1, activation="sigmoid", loss="mse", bias=False)
 
 
-def teacher_student(step: float | None = None, extent: float | None = None) -> TeacherStudent:
+def teacher_student(spacing: float | None = None, extent: float | None = None) -> TeacherStudent:
     """Seed 004's grid and teacher.
 
     Inputs are the grid ``{-5, -4.75, ..., 5}^2`` (1681 points); labels are
@@ -210,7 +210,7 @@ def teacher_student(step: float | None = None, extent: float | None = None) -> T
 
     Parameters
     ----------
-    step : float, optional
+    spacing : float, optional
         Grid spacing (default 0.25, the seed's).
     extent : float, optional
         Half-width of the square grid (default 5, the seed's).
@@ -225,9 +225,9 @@ def teacher_student(step: float | None = None, extent: float | None = None) -> T
     from .model import MLP
 
     spec = json.loads((_data_dir() / "teacher_4.json").read_text())
-    step = spec["grid"]["step"] if step is None else check_positive("step", step)
+    spacing = spec["grid"]["step"] if spacing is None else check_positive("spacing", spacing)
     extent = spec["grid"]["high"] if extent is None else check_positive("extent", extent)
-    n_side = int(round(2 * extent / step)) + 1
+    n_side = int(round(2 * extent / spacing)) + 1
     axis = np.linspace(-extent, extent, n_side)
     x1, x2 = np.meshgrid(axis, axis, indexing="ij")
     X = np.column_stack([x1.ravel(), x2.ravel()])

@@ -472,7 +472,7 @@ class Minima:
         How many descents ended there (after identifying symmetric copies).
     on_boundary : ndarray (k,) of bool
         Whether the minimum sits on the box (a coordinate at +-box).
-    starts : int
+    n_starts : int
         Number of descents run.
     """
 
@@ -481,7 +481,7 @@ class Minima:
     grad_norm: np.ndarray
     multiplicity: np.ndarray
     on_boundary: np.ndarray
-    starts: int
+    n_starts: int
 
 
 def _same_minimum(net: MLP, a: np.ndarray, b: np.ndarray, tol: float, orbit_max: int) -> bool:
@@ -501,7 +501,7 @@ def find_minima(
     n_clusters: int = 20,
     per_cluster: int = 2,
     box: float | None = None,
-    gtol: float = 1e-10,
+    tol_grad: float = 1e-10,
     tol: float = 1e-4,
     orbit_max: int = 50_000,
     seed: int = 0,
@@ -524,7 +524,7 @@ def find_minima(
     threshold : float, optional
     n_clusters, per_cluster : int
     box : float, optional
-    gtol : float, default 1e-10
+    tol_grad : float, default 1e-10
         L-BFGS-B's projected-gradient tolerance.
     tol : float, default 1e-4
     orbit_max : int
@@ -574,7 +574,7 @@ def find_minima(
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"gtol": gtol, "ftol": 1e-15, "maxiter": 20_000},
+            options={"gtol": tol_grad, "ftol": 1e-15, "maxiter": 20_000},
         )
         g = land.grad(res.x)
         if box is not None:  # projected gradient: zero where the bound is active and pushes out
@@ -602,7 +602,7 @@ def find_minima(
         grad_norm=np.array([end_grad[r] for r in reps]),
         multiplicity=np.array(counts),
         on_boundary=on_boundary,
-        starts=len(starts),
+        n_starts=len(starts),
     )
 
 

@@ -40,6 +40,8 @@ _STATS = {"accepted": np.dtype(np.float32)}
 # draw whole Philox4x32-10 blocks in chain lanes (``_kernels.lanes``); runs written before
 # (no key: RWM drew Philox4x64 words one by one) cannot continue bit-identically.
 KERNEL_VERSION = 2
+# run-file setting -> sample() argument, where the names differ (the file format keeps its names)
+_ARGUMENT = {"step": "step_size", "dtype": "draws_dtype"}
 _RESUME_KEYS = (
     "method",
     "chains",
@@ -133,10 +135,11 @@ def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
 def sample(
     land: Landscape,
     chains: int = 64,
+    *,
     draws: int = 1000,
     thin: int = 1,
     warmup: int = 0,
-    step: float = 0.05,
+    step_size: float = 0.05,
     box: float = 10.0,
     temperature: float = 1.0,
     method: str = "rwm",
@@ -148,7 +151,7 @@ def sample(
     seed: int = 0,
     resume: bool = False,
     progress: bool = True,
-    dtype="float64",
+    draws_dtype="float64",
     compression: str | None = None,
     block_draws: int | None = None,
     overwrite: bool = False,
@@ -169,8 +172,8 @@ def sample(
         size of each chain adapts there (dual averaging toward
         ``target_accept``), then stays frozen; the frozen sizes are recorded in
         the run's state (``run.state()["step_size"]``).
-    step : float, default 0.05
-        Proposal scale epsilon: RWM's proposal standard deviation, MALA's and
+    step_size : float, default 0.05
+        Proposal scale epsilon (the starting value when ``adapt``): RWM's proposal standard deviation, MALA's and
         Langevin's noise scale (drift eps^2 / (2T) grad U, i.e. SGD with learning
         rate eps^2 / (2T)), HMC's leapfrog step.
     box : float, default 10.0
@@ -196,7 +199,7 @@ def sample(
         file is changed.
     progress : bool, default True
         Show a progress bar (only when standard error is a terminal).
-    dtype : {"float64", "float32"}, default "float64"
+    draws_dtype : {"float64", "float32"}, default "float64"
         Storage type of the draws (chains always run in float64).
     compression : {None, "gzip", "lzf"}
     block_draws : int, optional
@@ -221,7 +224,7 @@ def sample(
     --------
     >>> import fastland as fl
     >>> land = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
-    >>> run = fl.sample(land, chains=4, draws=50, step=0.3, progress=False)
+    >>> run = fl.sample(land, chains=4, draws=50, step_size=0.3, progress=False)
     >>> run.draws.shape
     (4, 50, 18)
     """
@@ -231,7 +234,7 @@ def sample(
     draws = check_int("draws", draws, 1)
     thin = check_int("thin", thin, 1)
     warmup = check_int("warmup", warmup, 0)
-    step = check_positive("step", step)
+    step_size = check_positive("step_size", step_size)
     box = check_positive("box", box)
     temperature = check_positive("temperature", temperature)
     check_choice("method", method, tuple(METHODS))
@@ -245,7 +248,7 @@ def sample(
     resume = check_bool("resume", resume)
     progress = check_bool("progress", progress)
     overwrite = check_bool("overwrite", overwrite)
-    store_dtype = as_dtype(dtype)
+    store_dtype = as_dtype(draws_dtype, "draws_dtype")
     if compression is not None:
         check_choice("compression", compression, ("gzip", "lzf"))
         if path is None:
@@ -265,7 +268,7 @@ def sample(
         "draws": draws,
         "thin": thin,
         "warmup": warmup,
-        "step": step,
+        "step": step_size,
         "box": box,
         "temperature": temperature,
         "n_leapfrog": n_leapfrog,
@@ -296,7 +299,7 @@ def sample(
             backend.close()
             raise
     else:
-        state = _initial_state(land, chains, box, init, seed, step)
+        state = _initial_state(land, chains, box, init, seed, step_size)
         kwargs = dict(
             n_chains=chains,
             n_params=p,
@@ -388,8 +391,9 @@ def _check_resume(backend, land: Landscape, settings: dict, compression) -> None
         )
     for key in _RESUME_KEYS:
         if key in stored and _plain(stored[key]) != _plain(settings[key]):
+            arg = _ARGUMENT.get(key, key)
             raise ValueError(
-                f"{key}: the run in {backend.path} was made with {key}={stored[key]!r}, "
+                f"{arg}: the run in {backend.path} was made with {arg}={stored[key]!r}, "
                 f"got {settings[key]!r}; resume needs the same settings"
             )
     if backend.n_params != land.n_params or not _same_landscape(land, Run(backend).landscape()):

@@ -670,7 +670,7 @@ def reduce(land_or_net, point, tol: float | None = None) -> Reduction:
     --------
     >>> import fastland as fl
     >>> from fastland.symmetry import reduce, split_neuron
-    >>> ts = fl.datasets.teacher_student(step=1.0)
+    >>> ts = fl.datasets.teacher_student(spacing=1.0)
     >>> wide, w5 = split_neuron(ts.teacher, ts.teacher_params, 2, (0.3, 0.7))
     >>> r = reduce(wide, w5)
     >>> r.width, r.level, r.assign.tolist()
@@ -938,7 +938,7 @@ def match_teacher(
     >>> import numpy as np
     >>> import fastland as fl
     >>> from fastland.symmetry import match_teacher, split_neuron
-    >>> ts = fl.datasets.teacher_student(step=1.0)
+    >>> ts = fl.datasets.teacher_student(spacing=1.0)
     >>> _, w5 = split_neuron(ts.teacher, ts.teacher_params, 2, (0.3, 0.7))
     >>> m = match_teacher(w5, ts.teacher_params)
     >>> bool(m), m.teacher.tolist()

@@ -37,11 +37,13 @@ dimension scales, so ``xarray.open_dataset(path, group="trajectory",
 engine="h5netcdf")`` opens it); the file is not written in SWMR mode.
 Format version 2 added the precision fields (``stalled`` in both groups,
 ``stalled_share``, ``unchanged_steps``, ``frozen``) and the settings ``dtype``,
-``exponent`` and ``precision``.
+``exponent`` and ``precision``. Version 3 names the settings as the arguments
+of :func:`train`: ``precision`` (was ``dtype``), ``rounding`` (the bits and
+exponent range, was ``precision``), ``adam_eps`` (was ``eps``).
 
 Reduced precision
 -----------------
-``train(..., dtype=...)`` stores every parameter in a narrower floating-point
+``train(..., precision=...)`` stores every parameter in a narrower floating-point
 format: the start and, after every update, each parameter is rounded to a
 ``bits``-bit significand (round to nearest, ties to even) with the format's
 exponent range (gradual underflow to subnormals, overflow to +-inf, which then
@@ -50,7 +52,7 @@ computed in float64, as in mixed-precision training with float64 arithmetic.
 Named formats (significand bits including the implicit bit, normal exponents):
 
     ==========  ====  ===============
-    dtype       bits  exponents
+    precision   bits  exponents
     ==========  ====  ===============
     "float64"   53    -1022 .. 1023 (no rounding at all)
     "float32"   24    -126 .. 127
@@ -119,7 +121,7 @@ PRECISIONS = {
     "bfloat16": (8, -126, 127),
     "float16": (11, -14, 15),
 }
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _FORMAT = "fastland.train"
 _BLOCK_WORK = 4_000_000  # point evaluations (forward + backward) per block, all runs together
 _BLOCK_BYTES = 16 * 2**20  # recorded parameters held in memory per block
@@ -238,8 +240,10 @@ class GradientFlowResult:
         w at the times ``t``; NaN after the time where a solve failed.
     trajectory_loss : ndarray, shape (R, len(t)), or None
         U along ``trajectory``.
-    status : ndarray of int, shape (R,)
-        ``scipy.integrate.solve_ivp`` status: 0 reached t_max, -1 failed.
+    status : ndarray of str, shape (R,)
+        "converged" (the solve reached ``t_max``) or "failed" (see ``message``);
+        the same vocabulary as :class:`TrainResult` and
+        :class:`fastland.critical.RefineResult`.
     message : list of str
         The solver's message per run.
     nfev, njev : ndarray of int, shape (R,)
@@ -262,7 +266,7 @@ class GradientFlowResult:
     @property
     def success(self) -> np.ndarray:
         """Boolean mask (R,) of the solves that reached t_max."""
-        return self.status == 0
+        return self.status == "converged"
 
 
 # ---------------------------------------------------------------------------- validation
@@ -272,13 +276,13 @@ def _check_land(land) -> Landscape:
     return land
 
 
-def _check_starts(starts, p: int) -> np.ndarray:
-    W = check_finite_array("starts", starts, (1, 2))
+def _check_init(init, p: int) -> np.ndarray:
+    W = check_finite_array("init", init, (1, 2))
     if W.shape[-1] != p:
-        raise ValueError(f"starts: expected shape (R, {p}) or ({p},) for a model with {p} parameters, got {W.shape}")
+        raise ValueError(f"init: expected shape (R, {p}) or ({p},) for a model with {p} parameters, got {W.shape}")
     W = np.atleast_2d(W)
     if W.shape[0] == 0:
-        raise ValueError(f"starts: expected at least one start, got shape {W.shape}")
+        raise ValueError(f"init: expected at least one starting point, got shape {W.shape}")
     return np.array(W, dtype=np.float64, order="C")  # a copy: the runs write into it
 
 
@@ -314,23 +318,23 @@ def _kernel_data(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
     return X, T
 
 
-def _precision(dtype, exponent) -> tuple[int, int, int]:
-    """(bits, emin, emax) of a ``dtype`` / ``exponent`` pair (see the module notes)."""
-    if isinstance(dtype, str):
-        if dtype not in PRECISIONS:
+def _precision(precision, exponent) -> tuple[int, int, int]:
+    """(bits, emin, emax) of a ``precision`` / ``exponent`` pair (see the module notes)."""
+    if isinstance(precision, str):
+        if precision not in PRECISIONS:
             raise ValueError(
-                f"dtype: expected one of {', '.join(map(repr, PRECISIONS))} or an integer number of "
-                f"significand bits in 2..53, got {dtype!r}"
+                f"precision: expected one of {', '.join(map(repr, PRECISIONS))} or an integer number of "
+                f"significand bits in 2..53, got {precision!r}"
             )
         if exponent is not None:
-            raise ValueError(f"exponent: only for an integer dtype (bits); {dtype!r} has its own range")
-        return PRECISIONS[dtype]
-    if isinstance(dtype, bool) or not isinstance(dtype, numbers.Integral) or not 2 <= dtype <= 53:
+            raise ValueError(f"exponent: only for an integer precision (bits); {precision!r} has its own range")
+        return PRECISIONS[precision]
+    if isinstance(precision, bool) or not isinstance(precision, numbers.Integral) or not 2 <= precision <= 53:
         raise ValueError(
-            f"dtype: expected one of {', '.join(map(repr, PRECISIONS))} or an integer number of "
-            f"significand bits in 2..53, got {dtype!r}"
+            f"precision: expected one of {', '.join(map(repr, PRECISIONS))} or an integer number of "
+            f"significand bits in 2..53, got {precision!r}"
         )
-    bits = int(dtype)
+    bits = int(precision)
     if exponent is None:
         emin, emax = PRECISIONS["float64"][1:]
     elif isinstance(exponent, str):
@@ -355,18 +359,18 @@ def _precision(dtype, exponent) -> tuple[int, int, int]:
     return bits, emin, emax
 
 
-def round_precision(x, dtype="float32", exponent=None) -> np.ndarray:
+def round_precision(x, precision="float32", exponent=None) -> np.ndarray:
     """Round values to a storage format, as :func:`train` rounds parameters.
 
     Parameters
     ----------
     x : array_like
         Values (any shape; NaN and inf pass through).
-    dtype : str or int, default "float32"
+    precision : str or int, default "float32"
         "float64", "float32", "bfloat16", "float16", or a number of significand
         bits k in 2..53 (implicit bit included).
     exponent : str or (int, int), optional
-        For an integer ``dtype``: the normal exponent range, as a format name
+        For an integer ``precision``: the normal exponent range, as a format name
         or a pair (emin, emax); default float64's.
 
     Returns
@@ -382,7 +386,7 @@ def round_precision(x, dtype="float32", exponent=None) -> np.ndarray:
     >>> float(round_precision(1 + 2.0**-11, "float16")), float(round_precision(1 + 3 * 2.0**-11, 11))
     (1.0, 1.001953125)
     """
-    bits, emin, emax = _precision(dtype, exponent)
+    bits, emin, emax = _precision(precision, exponent)
     a = np.array(x, dtype=np.float64, order="C")
     out = np.empty_like(a)
     _optim.round_array(a.reshape(-1), bits, emin, emax, out.reshape(-1), True)
@@ -392,7 +396,8 @@ def round_precision(x, dtype="float32", exponent=None) -> np.ndarray:
 # --------------------------------------------------------------------------------- train
 def train(
     land: Landscape,
-    starts,
+    init,
+    *,
     optimizer: str = "adam",
     lr: float = 1e-3,
     steps: int = 1000,
@@ -404,23 +409,23 @@ def train(
     asam_eta: float = 0.01,
     temperature: float = 1.0,
     betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
+    adam_eps: float = 1e-8,
     record_every: int | None = None,
     path: str | os.PathLike | None = None,
     progress: bool = True,
     block_steps: int | None = None,
-    dtype: str | int = "float64",
+    precision: str | int = "float64",
     exponent: str | tuple[int, int] | None = None,
 ) -> TrainResult:
-    """Run R independent optimisations of U from the rows of ``starts``, in parallel.
+    """Run R independent optimisations of U from the rows of ``init``, in parallel.
 
     Parameters
     ----------
     land : Landscape
         The loss U (its weight decay included). Runs compute in float64 even
         for a float32 landscape.
-    starts : array_like, shape (R, p) or (p,)
-        Starting points, one run per row; finite (rounded to ``dtype``).
+    init : array_like, shape (R, p) or (p,)
+        Starting points, one run per row; finite (rounded to ``precision``).
     optimizer : {"adam", "gd", "sgd", "sam", "asam", "langevin"}
         "gd": w - lr g, full batch. "sgd": the same with mini-batches of
         ``batch_size`` (required). "adam": Kingma & Ba with bias correction
@@ -453,8 +458,8 @@ def train(
         Langevin temperature T.
     betas : (float, float), default (0.9, 0.999)
         Adam's decay rates.
-    eps : float, default 1e-8
-        Adam's denominator offset.
+    adam_eps : float, default 1e-8
+        Adam's denominator offset epsilon.
     record_every : int, optional
         Record the parameters and full-batch loss after every ``record_every``
         steps (and at the start).
@@ -467,14 +472,14 @@ def train(
     block_steps : int, optional
         Steps per compiled call; between calls the progress bar and the file
         are updated. Results do not depend on it.
-    dtype : {"float64", "float32", "bfloat16", "float16"} or int, default "float64"
-        Storage format of the parameters: the starts and every updated
+    precision : {"float64", "float32", "bfloat16", "float16"} or int, default "float64"
+        Storage format of the parameters: the starting points and every updated
         parameter are rounded to it (module notes, "Reduced precision"); an
         integer k is a k-bit significand (2..53, implicit bit included; 24 is
         float32's, 11 float16's, 8 bfloat16's). Arithmetic stays float64.
         "float64" leaves the runs exactly as without rounding.
     exponent : str or (int, int), optional
-        Only with an integer ``dtype``: the exponent range, a format name (for
+        Only with an integer ``precision``: the exponent range, a format name (for
         example "float16") or a pair (emin, emax) of normal exponents; default
         float64's range (only the significand is narrowed).
 
@@ -494,7 +499,7 @@ def train(
     """
     land = _check_land(land)
     p = land.n_params
-    W = _check_starts(starts, p)
+    W = _check_init(init, p)
     R = W.shape[0]
     check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
     lr = check_positive("lr", lr)
@@ -517,7 +522,7 @@ def train(
     asam_eta = check_positive("asam_eta", asam_eta, allow_zero=True)
     temperature = check_positive("temperature", temperature)
     b1, b2 = _check_betas(betas)
-    eps = check_positive("eps", eps)
+    adam_eps = check_positive("adam_eps", adam_eps)
     if record_every is not None:
         record_every = check_int("record_every", record_every, 1)
     if path is not None:
@@ -530,14 +535,14 @@ def train(
         raise ValueError(f"progress: expected True or False, got {progress!r}")
     if block_steps is not None:
         block_steps = check_int("block_steps", block_steps, 1)
-    bits, emin, emax = _precision(dtype, exponent)
-    prec = np.array([0 if dtype == "float64" else bits, emin, emax], dtype=np.int64)
+    bits, emin, emax = _precision(precision, exponent)
+    prec = np.array([0 if precision == "float64" else bits, emin, emax], dtype=np.int64)
     if prec[_optim.P_BITS]:
         W0 = W
         W = np.empty_like(W0)
         _optim.round_array(W0.reshape(-1), bits, emin, emax, W.reshape(-1), True)
         if not np.all(np.isfinite(W)):
-            raise ValueError(f"starts: values beyond the largest finite number of dtype {dtype!r} (overflow)")
+            raise ValueError(f"init: values beyond the largest finite number of precision {precision!r} (overflow)")
 
     settings = {
         "optimizer": optimizer,
@@ -551,12 +556,12 @@ def train(
         "asam_eta": asam_eta,
         "temperature": temperature,
         "betas": [b1, b2],
-        "eps": eps,
+        "adam_eps": adam_eps,
         "record_every": record_every,
         "runs": R,
-        "dtype": dtype if isinstance(dtype, str) else int(dtype),
+        "precision": precision if isinstance(precision, str) else int(precision),
         "exponent": list(exponent) if isinstance(exponent, tuple | list) else exponent,
-        "precision": {"bits": bits, "emin": emin, "emax": emax},
+        "rounding": {"bits": bits, "emin": emin, "emax": emax},
     }
     hyper = np.zeros(_optim.N_HYPER)
     hyper[_optim.H_LR] = lr
@@ -565,7 +570,7 @@ def train(
     hyper[_optim.H_TEMPERATURE] = temperature
     hyper[_optim.H_BETA1] = b1
     hyper[_optim.H_BETA2] = b2
-    hyper[_optim.H_EPS] = eps
+    hyper[_optim.H_EPS] = adam_eps
     hyper[_optim.H_TOL_GRAD] = -1.0 if tol_grad is None else tol_grad
     hyper[_optim.H_TOL_LOSS] = -np.inf if tol_loss is None else tol_loss
 
@@ -901,14 +906,15 @@ class _TrainFile:
 # ------------------------------------------------------------------------- gradient flow
 def gradient_flow(
     land: Landscape,
-    starts,
+    init,
+    *,
     t_max: float,
     method: str = "Radau",
     rtol: float = 1e-8,
     atol: float = 1e-10,
     t_eval=None,
 ) -> GradientFlowResult:
-    """Integrate the gradient flow dw/dt = -grad U(w) from every start up to ``t_max``.
+    """Integrate the gradient flow dw/dt = -grad U(w) from every row of ``init`` up to ``t_max``.
 
     A stiff solver (``scipy.integrate.solve_ivp``) follows the flow with the
     exact Hessian as its Jacobian (d/dw of -grad U is -H). Each start is solved
@@ -921,7 +927,7 @@ def gradient_flow(
     ----------
     land : Landscape
         The loss U.
-    starts : array_like, shape (R, p) or (p,)
+    init : array_like, shape (R, p) or (p,)
         Initial points w(0), one solve per row; finite.
     t_max : float
         Final time (> 0).
@@ -949,7 +955,7 @@ def gradient_flow(
 
     land = _check_land(land)
     p = land.n_params
-    W = _check_starts(starts, p)
+    W = _check_init(init, p)
     R = W.shape[0]
     t_max = check_positive("t_max", t_max)
     check_choice("method", method, _FLOW_METHODS)
@@ -975,7 +981,7 @@ def gradient_flow(
 
     params = np.empty((R, p))
     traj = None if t_eval is None else np.full((R, t_eval.size, p), np.nan)
-    status = np.empty(R, dtype=np.int64)
+    status = np.empty(R, dtype=object)
     nfev = np.empty(R, dtype=np.int64)
     njev = np.empty(R, dtype=np.int64)
     messages = []
@@ -986,7 +992,7 @@ def gradient_flow(
         params[r] = sol.y[:, -1]
         if traj is not None:
             traj[r, : sol.y.shape[1]] = sol.y.T
-        status[r] = sol.status
+        status[r] = "converged" if sol.status == 0 else "failed"
         nfev[r] = sol.nfev
         njev[r] = sol.njev
         messages.append(str(sol.message))
@@ -1006,7 +1012,7 @@ def gradient_flow(
         t=t_eval,
         trajectory=traj,
         trajectory_loss=traj_loss,
-        status=status,
+        status=status.astype(str),
         message=messages,
         nfev=nfev,
         njev=njev,

@@ -187,6 +187,6 @@ def test_teacher_student_student_and_options():
         s = ts.student(m)
         assert s == fl.MLP(2, [m], 1, activation="sigmoid", loss="mse", bias=False)
         assert s.n_params == 3 * m
-    small = fl.datasets.teacher_student(step=0.5, extent=1.0)
+    small = fl.datasets.teacher_student(spacing=0.5, extent=1.0)
     assert small.data.n == 25
     assert_allclose(np.unique(small.data.X[:, 1]), [-1, -0.5, 0, 0.5, 1], atol=1e-15)

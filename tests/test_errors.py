@@ -172,12 +172,12 @@ def test_generators():
         fl.datasets.random_labels(low=np.nan)
     with raises("low"):
         fl.datasets.random_labels(low="a")
-    with raises("step"):
-        fl.datasets.teacher_student(step=0.0)
+    with raises("spacing"):
+        fl.datasets.teacher_student(spacing=0.0)
     with raises("extent"):
         fl.datasets.teacher_student(extent=-1.0)
     with raises("width"):
-        fl.datasets.teacher_student(step=1.0).student(0)
+        fl.datasets.teacher_student(spacing=1.0).student(0)
 
 
 # --------------------------------------------------------------------- Landscape

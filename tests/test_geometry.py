@@ -71,7 +71,9 @@ def test_nystroem_agrees_with_exact_kernel_pca():
 
 
 def test_reads_a_run_lazily_and_subsamples_reproducibly(seed001, tmp_path):
-    run = fl.sample(seed001, chains=4, draws=300, step=0.3, temperature=0.2, path=tmp_path / "r.h5", progress=False)
+    run = fl.sample(
+        seed001, chains=4, draws=300, step_size=0.3, temperature=0.2, path=tmp_path / "r.h5", progress=False
+    )
     a = geometry.minima_plane(run, threshold=0.3, max_points=500, seed=3)
     b = geometry.minima_plane(run, threshold=0.3, max_points=500, seed=3)
     np.testing.assert_array_equal(a.indices, b.indices)
@@ -108,7 +110,7 @@ def test_find_minima_collapses_symmetric_copies():
     res = geometry.find_minima(land, starts, n_clusters=4, per_cluster=2)
     assert len(res.loss) == 1
     np.testing.assert_allclose(np.abs(res.points[0]), [1.0, 1.0], atol=1e-6)
-    assert res.loss[0] < 1e-14 and res.multiplicity[0] == res.starts
+    assert res.loss[0] < 1e-14 and res.multiplicity[0] == res.n_starts
 
 
 def test_find_minima_identifies_the_mirror_minima_of_an_even_activation():
@@ -144,7 +146,7 @@ def test_rashomon_ratio_of_the_box_is_binomial_exact_for_a_quadratic():
 
 def test_rashomon_ratio_of_a_run_uses_ess():
     land = fl.Landscape(fl.MLP(1, [], 1, activation="linear", loss="mse"), fl.Dataset([[0.0]], [0.0]))
-    run = fl.sample(land, chains=8, draws=2000, step=0.5, box=1.0, temperature=1e6, progress=False, seed=2)
+    run = fl.sample(land, chains=8, draws=2000, step_size=0.5, box=1.0, temperature=1e6, progress=False, seed=2)
     rr = geometry.rashomon_ratio(run, 0.25)
     assert rr.measure == "posterior" and rr.ess < rr.n
     assert abs(rr.ratio - 0.5) < 4 * rr.stderr  # at huge T the density is uniform on the box

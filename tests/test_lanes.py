@@ -216,7 +216,7 @@ def _rwm_reference(land, start, seed, steps, eps, box, T):
 def test_rwm_follows_the_documented_stream_layout(seed001):
     rs = np.random.default_rng(5)
     start = rs.uniform(-1, 1, (3, 18))
-    got = fl.sample(seed001, chains=3, draws=40, step=0.3, box=1.5, init=start, seed=9, progress=False)
+    got = fl.sample(seed001, chains=3, draws=40, step_size=0.3, box=1.5, init=start, seed=9, progress=False)
     ref = _rwm_reference(seed001, start, 9, 40, 0.3, 1.5, 1.0)
     np.testing.assert_allclose(np.asarray(got.draws[:]), ref, rtol=1e-12, atol=1e-13)
     acc = np.asarray(got.stats["accepted"][:])

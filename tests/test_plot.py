@@ -88,7 +88,7 @@ def cases(data, run):
     eig, loss, labels = critical_points()
     eps = np.geomspace(1e-4, 1.0, 8)
     sweep = 1e-7 + eps[:, None] ** 2 * np.random.default_rng(0).uniform(0.5, 2.0, (8, 5))
-    ts = fl.datasets.teacher_student(step=1.0)
+    ts = fl.datasets.teacher_student(spacing=1.0)
     return {
         "dataset": lambda p: plot.dataset(data, path=p),
         "dataset_real_targets": lambda p: plot.dataset(ts.data, title="teacher grid", path=p),

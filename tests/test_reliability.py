@@ -18,7 +18,7 @@ def small_land(seed001):
 
 def test_truncated_run_file_raises(tmp_path, small_land):
     path = tmp_path / "a.h5"
-    fl.sample(small_land, chains=4, draws=400, step=0.3, progress=False, path=path).close()
+    fl.sample(small_land, chains=4, draws=400, step_size=0.3, progress=False, path=path).close()
     cut = tmp_path / "cut.h5"
     shutil.copy(path, cut)
     os.truncate(cut, os.path.getsize(cut) // 2)
@@ -34,17 +34,17 @@ def test_dropped_runs_release_descriptor_and_lock(tmp_path, small_land):
     gc.collect()
     before = len(os.listdir("/proc/self/fd"))
     for i in range(10):
-        fl.sample(small_land, chains=2, draws=5, step=0.3, progress=False, path=tmp_path / f"d{i}.h5")
+        fl.sample(small_land, chains=2, draws=5, step_size=0.3, progress=False, path=tmp_path / f"d{i}.h5")
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
-    run = fl.sample(small_land, chains=2, draws=9, step=0.3, progress=False, path=tmp_path / "d0.h5", resume=True)
+    run = fl.sample(small_land, chains=2, draws=9, step_size=0.3, progress=False, path=tmp_path / "d0.h5", resume=True)
     assert run.n_draws == 9
     run.close()
 
 
 def test_two_readers_in_one_process(tmp_path, small_land):
     path = tmp_path / "a.h5"
-    with fl.sample(small_land, chains=3, draws=50, step=0.3, progress=False, path=path) as run:
+    with fl.sample(small_land, chains=3, draws=50, step_size=0.3, progress=False, path=path) as run:
         want = np.asarray(run.loss)
     with fl.open_run(path) as r1, fl.open_run(path) as r2:
         np.testing.assert_array_equal(np.asarray(r1.loss), want)
@@ -148,7 +148,7 @@ def _h5_tools_read(path):
 @pytest.mark.skipif(None in H5_TOOLS, reason="h5dump/h5ls not installed (apt install hdf5-tools; CI installs it)")
 def test_hdf5_tools_read_run_train_and_experiment_files(tmp_path, small_land):
     run_path = tmp_path / "run.h5"
-    fl.sample(small_land, chains=2, draws=7, step=0.3, progress=False, path=run_path).close()
+    fl.sample(small_land, chains=2, draws=7, step_size=0.3, progress=False, path=run_path).close()
     attrs, listing, _ = _h5_tools_read(run_path)
     assert "fastland_version" in attrs and "/posterior/w" in listing
     # the tool reads the numbers fastland reads, to the last bit
@@ -177,7 +177,7 @@ def test_hdf5_tools_read_run_train_and_experiment_files(tmp_path, small_land):
 _CHILD = """
 import sys, fastland as fl
 land = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
-fl.sample(land, chains=4, draws=int(sys.argv[2]), thin=50, step=0.3, progress=False, path=sys.argv[1],
+fl.sample(land, chains=4, draws=int(sys.argv[2]), thin=50, step_size=0.3, progress=False, path=sys.argv[1],
           block_draws=5, seed=3, resume=len(sys.argv) > 3)
 """
 
@@ -246,7 +246,7 @@ def test_tiny_blocks_skip_the_parallel_region_and_give_the_same_draws(
             return _kernel(*a)
 
         monkeypatch.setattr(samplers, name, counted)
-    kw = dict(chains=40, draws=30, thin=20, warmup=0, step=0.05, method=method, seed=5, progress=False)
+    kw = dict(chains=40, draws=30, thin=20, warmup=0, step_size=0.05, method=method, seed=5, progress=False)
     big = fl.sample(small_land, **kw)
     assert calls == {serial: 0, parallel: 1}  # one block of 40 x 600 steps: parallel
     tiny = fl.sample(small_land, block_draws=1, **kw)

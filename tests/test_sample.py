@@ -45,7 +45,7 @@ def test_gaussian_moments(method, step, thin):
         draws=3000,
         thin=thin,
         warmup=300,
-        step=step,
+        step_size=step,
         box=50.0,
         temperature=T,
         method=method,
@@ -76,7 +76,7 @@ def test_langevin_matches_its_exact_discretised_stationary_law():
         chains=32,
         draws=3000,
         warmup=200,
-        step=eps,
+        step_size=eps,
         box=50.0,
         temperature=T,
         method="langevin",
@@ -119,7 +119,7 @@ def test_box_truncated_moments_match_quadrature(method, step):
         draws=4000,
         thin=2,
         warmup=200,
-        step=step,
+        step_size=step,
         box=L,
         temperature=T,
         method=method,
@@ -142,7 +142,9 @@ def test_box_truncated_moments_match_quadrature(method, step):
 @pytest.mark.parametrize("method", ["rwm", "mala", "hmc", "langevin"])
 @pytest.mark.threads
 def test_identical_across_threads_and_block_sizes(seed001, method):
-    kw = dict(chains=6, draws=40, thin=3, warmup=25, step=0.05, method=method, n_leapfrog=4, seed=11, progress=False)
+    kw = dict(
+        chains=6, draws=40, thin=3, warmup=25, step_size=0.05, method=method, n_leapfrog=4, seed=11, progress=False
+    )
     ref = fl.sample(seed001, **kw)
     before = numba.get_num_threads()
     try:
@@ -156,7 +158,7 @@ def test_identical_across_threads_and_block_sizes(seed001, method):
 
 
 def test_resume_equals_uninterrupted(seed001, tmp_path):
-    kw = dict(chains=4, thin=2, warmup=30, step=0.1, method="mala", seed=5, progress=False)
+    kw = dict(chains=4, thin=2, warmup=30, step_size=0.1, method="mala", seed=5, progress=False)
     full = fl.sample(seed001, draws=90, **kw)
     path = tmp_path / "run.h5"
     fl.sample(seed001, draws=35, path=path, block_draws=10, **kw).close()
@@ -170,14 +172,14 @@ def test_resume_rejects_other_settings(seed001, tmp_path):
     path = tmp_path / "run.h5"
     fl.sample(seed001, chains=2, draws=5, path=path, progress=False).close()
     with pytest.raises(ValueError, match="step"):
-        fl.sample(seed001, chains=2, draws=10, step=0.2, path=path, resume=True, progress=False)
+        fl.sample(seed001, chains=2, draws=10, step_size=0.2, path=path, resume=True, progress=False)
 
 
 @pytest.mark.threads
 def test_rwm_identical_across_threads_and_block_sizes_with_several_lane_groups(seed001):
     from fastland._kernels.lanes import LANES
 
-    kw = dict(chains=LANES + 3, draws=12, thin=2, warmup=10, step=0.1, method="rwm", seed=12, progress=False)
+    kw = dict(chains=LANES + 3, draws=12, thin=2, warmup=10, step_size=0.1, method="rwm", seed=12, progress=False)
     ref = fl.sample(seed001, **kw)
     before = numba.get_num_threads()
     try:
@@ -212,7 +214,7 @@ def test_resume_refuses_an_rwm_run_of_an_older_kernel(seed001, tmp_path):
     with pytest.raises(ValueError, match="resume.*older fastland"):
         fl.sample(seed001, chains=2, draws=10, path=path, resume=True, progress=False)
     # MALA's use of the streams did not change: such a run still resumes bit-identically
-    kw = dict(chains=2, step=0.1, method="mala", seed=3, progress=False)
+    kw = dict(chains=2, step_size=0.1, method="mala", seed=3, progress=False)
     path2 = tmp_path / "mala.h5"
     fl.sample(seed001, draws=5, path=path2, **kw).close()
     _drop_kernel_version(path2)
@@ -227,7 +229,7 @@ _CHILD = textwrap.dedent(
     import sys
     import fastland as fl
     land = fl.Landscape(fl.MLP(2, [2, 2], 2), fl.datasets.random_labels(n=10, seed=0))
-    fl.sample(land, chains=4, draws=10**7, step=0.05, path=sys.argv[1], seed=7,
+    fl.sample(land, chains=4, draws=10**7, step_size=0.05, path=sys.argv[1], seed=7,
               block_draws=50, progress=False)
     """
 )
@@ -258,17 +260,17 @@ def test_kill_9_leaves_a_readable_file_that_resumes(seed001, tmp_path):
         assert np.all(np.isfinite(head))
     target = n + 60
     resumed = fl.sample(
-        seed001, chains=4, draws=target, step=0.05, path=path, seed=7, block_draws=50, progress=False, resume=True
+        seed001, chains=4, draws=target, step_size=0.05, path=path, seed=7, block_draws=50, progress=False, resume=True
     )
-    fresh = fl.sample(seed001, chains=4, draws=target, step=0.05, seed=7, progress=False)
+    fresh = fl.sample(seed001, chains=4, draws=target, step_size=0.05, seed=7, progress=False)
     np.testing.assert_array_equal(np.asarray(resumed.draws[:]), np.asarray(fresh.draws[:]))
     resumed.close()
 
 
 def test_float32_storage_rounds_the_float64_chain(seed001):
-    kw = dict(chains=3, draws=20, step=0.05, seed=4, progress=False)
+    kw = dict(chains=3, draws=20, step_size=0.05, seed=4, progress=False)
     a = fl.sample(seed001, **kw)
-    b = fl.sample(seed001, dtype="float32", **kw)
+    b = fl.sample(seed001, draws_dtype="float32", **kw)
     assert np.asarray(b.draws[:]).dtype == np.float32
     np.testing.assert_array_equal(np.asarray(a.draws[:]).astype(np.float32), np.asarray(b.draws[:]))
 
@@ -277,8 +279,8 @@ def test_float32_storage_rounds_the_float64_chain(seed001):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(step=0.0), "step"),
-        (dict(step=-1.0), "step"),
+        (dict(step_size=0.0), "step_size"),
+        (dict(step_size=-1.0), "step_size"),
         (dict(box=0.0), "box"),
         (dict(chains=0), "chains"),
         (dict(draws=0), "draws"),
@@ -290,7 +292,7 @@ def test_float32_storage_rounds_the_float64_chain(seed001):
         (dict(init=np.full((2, 18), 11.0)), "init"),
         (dict(init=np.zeros((3, 18))), "init"),
         (dict(init="normal"), "init"),
-        (dict(dtype="int8"), "dtype"),
+        (dict(draws_dtype="int8"), "draws_dtype"),
     ],
 )
 def test_bad_inputs(seed001, kwargs, match):
@@ -307,7 +309,7 @@ def test_existing_file_is_never_truncated(seed001, tmp_path):
     with pytest.raises(ValueError, match="resume"):
         fl.sample(seed001, chains=2, draws=5, path=path, progress=False)
     with pytest.raises(ValueError, match="step"):
-        fl.sample(seed001, chains=2, draws=9, step=1.0, path=path, resume=True, progress=False)
+        fl.sample(seed001, chains=2, draws=9, step_size=1.0, path=path, resume=True, progress=False)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
 

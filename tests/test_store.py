@@ -195,7 +195,7 @@ def test_default_chunks_hold_a_few_hundred_kib(tmp_path, land):
 
 
 def test_landscape_rebuilds_from_the_file(tmp_path):
-    ts = fl.datasets.teacher_student(step=2.5)  # y of shape (N,), mse
+    ts = fl.datasets.teacher_student(spacing=2.5)  # y of shape (N,), mse
     lands = [
         make_landscape(),
         fl.Landscape(ts.student(3), ts.data, weight_decay=0.5, dtype="float32"),

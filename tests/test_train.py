@@ -76,7 +76,7 @@ PROBLEM_NAMES = ["teacher_student_5", "seed001"]
 @pytest.fixture(scope="module")
 def problems(seed001):
     """The two training problems by name: a width-5 student on a coarser seed-004 grid, and seed 001."""
-    ts = fl.datasets.teacher_student(step=0.5)  # 441 points of the grid
+    ts = fl.datasets.teacher_student(spacing=0.5)  # 441 points of the grid
     return {"teacher_student_5": fl.Landscape(ts.student(5), ts.data), "seed001": seed001}
 
 
@@ -415,10 +415,10 @@ def test_hdf5_trajectory_opens_in_xarray(seed001, tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(starts=np.zeros((3, 17))), "starts"),
-        (dict(starts=np.full((2, 18), np.nan)), "starts"),
-        (dict(starts=np.zeros((0, 18))), "starts"),
-        (dict(starts=np.zeros((2, 3, 18))), "starts"),
+        (dict(init=np.zeros((3, 17))), "init"),
+        (dict(init=np.full((2, 18), np.nan)), "init"),
+        (dict(init=np.zeros((0, 18))), "init"),
+        (dict(init=np.zeros((2, 3, 18))), "init"),
         (dict(lr=0.0), "lr"),
         (dict(lr=-1.0), "lr"),
         (dict(steps=0), "steps"),
@@ -435,23 +435,23 @@ def test_hdf5_trajectory_opens_in_xarray(seed001, tmp_path):
         (dict(temperature=0.0), "temperature"),
         (dict(betas=(0.9, 1.0)), "betas"),
         (dict(betas=0.9), "betas"),
-        (dict(eps=0.0), "eps"),
+        (dict(adam_eps=0.0), "adam_eps"),
         (dict(record_every=0), "record_every"),
         (dict(block_steps=0), "block_steps"),
         (dict(land="not a landscape"), "land"),
-        (dict(dtype="float8"), "dtype"),
-        (dict(dtype=1), "dtype"),
-        (dict(dtype=54), "dtype"),
-        (dict(dtype=True), "dtype"),
-        (dict(dtype="float16", exponent="float32"), "exponent"),
-        (dict(dtype=11, exponent="half"), "exponent"),
-        (dict(dtype=11, exponent=(5, -5)), "exponent"),
-        (dict(dtype=53, exponent=(-1060, 10)), "exponent"),
-        (dict(dtype="float16", starts=np.full((2, 18), 7e4)), "starts"),
+        (dict(precision="float8"), "precision"),
+        (dict(precision=1), "precision"),
+        (dict(precision=54), "precision"),
+        (dict(precision=True), "precision"),
+        (dict(precision="float16", exponent="float32"), "exponent"),
+        (dict(precision=11, exponent="half"), "exponent"),
+        (dict(precision=11, exponent=(5, -5)), "exponent"),
+        (dict(precision=53, exponent=(-1060, 10)), "exponent"),
+        (dict(precision="float16", init=np.full((2, 18), 7e4)), "init"),
     ],
 )
 def test_bad_inputs_name_the_argument(seed001, kwargs, match):
-    args = dict(land=seed001, starts=np.zeros((2, 18)), steps=3, progress=False)
+    args = dict(land=seed001, init=np.zeros((2, 18)), steps=3, progress=False)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         train(**args)
@@ -465,11 +465,11 @@ def test_bad_inputs_name_the_argument(seed001, kwargs, match):
         (dict(t_eval=[0.0, 2.0]), "t_eval"),
         (dict(t_eval=[0.5, 0.1]), "t_eval"),
         (dict(rtol=0.0), "rtol"),
-        (dict(starts=np.zeros(5)), "starts"),
+        (dict(init=np.zeros(5)), "init"),
     ],
 )
 def test_gradient_flow_bad_inputs(seed001, kwargs, match):
-    args = dict(land=seed001, starts=np.zeros(18), t_max=1.0)
+    args = dict(land=seed001, init=np.zeros(18), t_max=1.0)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         gradient_flow(**args)
@@ -568,13 +568,13 @@ def test_stalled_updates_counted_exactly_by_hand():
     # float16 around 1: spacing 2^-10 above, 2^-11 below; a step down stalls iff it is <= 2^-12
     # (2^-12 is a tie between 1 and 1 - 2^-11, whose last bit is odd: it goes to 1)
     w0 = np.array([[1.0, 1.0, 1.0, 0.0]])
-    fit = train(land, w0 * 1, optimizer="gd", lr=2.0**-13, steps=1, dtype="float16", progress=False)
+    fit = train(land, w0 * 1, optimizer="gd", lr=2.0**-13, steps=1, precision="float16", progress=False)
     assert_array_equal(fit.params, w0)  # 1 - 2^-13 rounds back to 1
     assert fit.stalled.tolist() == [3]  # the zero coordinate had a zero update: not stalled
     assert fit.unchanged_steps.tolist() == [[1, 1, 1, 1]] and fit.frozen.all()
-    fit = train(land, w0, optimizer="gd", lr=2.0**-12, steps=1, dtype="float16", progress=False)
+    fit = train(land, w0, optimizer="gd", lr=2.0**-12, steps=1, precision="float16", progress=False)
     assert_array_equal(fit.params, w0) and fit.stalled.tolist() == [3]  # the tie goes to 1
-    fit = train(land, w0, optimizer="gd", lr=3 * 2.0**-13, steps=1, dtype="float16", progress=False)
+    fit = train(land, w0, optimizer="gd", lr=3 * 2.0**-13, steps=1, precision="float16", progress=False)
     assert_array_equal(fit.params, [[1 - 2.0**-11] * 3 + [0.0]])
     assert fit.stalled.tolist() == [0] and fit.unchanged_steps.tolist() == [[0, 0, 0, 1]]
     assert_allclose(fit.stalled_share, [0.0])
@@ -592,7 +592,7 @@ def test_stalled_counts_follow_a_numpy_cast_iteration(dtype, exponent, cast, lr)
     W0 = (rng.uniform(1.0, 2.0, (3, 6)) * 2.0 ** rng.integers(-12, 6, (3, 6))).astype(cast).astype(float)
     steps = 400
     fit = train(
-        land, W0, optimizer="gd", lr=lr, steps=steps, dtype=dtype, exponent=exponent, record_every=7, progress=False
+        land, W0, optimizer="gd", lr=lr, steps=steps, precision=dtype, exponent=exponent, record_every=7, progress=False
     )
     w = W0.copy()
     per_step = []
@@ -625,16 +625,16 @@ def test_stalled_counts_follow_a_numpy_cast_iteration(dtype, exponent, cast, lr)
 def test_float64_default_is_the_unrounded_run(seed001, optimizer, kw):
     W0 = starts_for(seed001, 3)
     a = train(seed001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, **kw)
-    b = train(seed001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, dtype=53, **kw)
+    b = train(seed001, W0, optimizer=optimizer, lr=0.02, steps=60, progress=False, seed=3, precision=53, **kw)
     assert_array_equal(a.params, b.params)  # rounding to 53 bits in float64's range is the identity
-    assert_array_equal(a.stalled, b.stalled) and a.settings["precision"]["bits"] == 53
+    assert_array_equal(a.stalled, b.stalled) and a.settings["rounding"]["bits"] == 53
 
 
 def test_reduced_precision_gd_is_the_rounded_iteration_on_a_network(seed001):
     land = seed001
     W0 = round_precision(starts_for(land, 3), "bfloat16")
     lr, steps = 0.05, 300
-    fit = train(land, W0, optimizer="gd", lr=lr, steps=steps, dtype="bfloat16", record_every=1, progress=False)
+    fit = train(land, W0, optimizer="gd", lr=lr, steps=steps, precision="bfloat16", record_every=1, progress=False)
     traj = fit.trajectory
     g = land.grad(traj[:, :-1].reshape(-1, land.n_params)).reshape(3, steps, -1)
     assert_array_equal(traj[:, 1:], round_precision(traj[:, :-1] - lr * g, "bfloat16"))
@@ -647,7 +647,7 @@ def test_reduced_precision_gd_is_the_rounded_iteration_on_a_network(seed001):
 def test_overflow_in_float16_diverges():
     land = _decay_landscape(2)
     fit = train(
-        land, [[6e4, 1.0]], optimizer="langevin", lr=1.0, temperature=1e9, steps=5, dtype="float16", progress=False
+        land, [[6e4, 1.0]], optimizer="langevin", lr=1.0, temperature=1e9, steps=5, precision="float16", progress=False
     )
     assert fit.status.tolist() == ["diverged"]
 
@@ -662,14 +662,14 @@ def test_precision_fields_in_the_hdf5_file(seed001, tmp_path):
         lr=0.05,
         steps=40,
         record_every=10,
-        dtype=9,
+        precision=9,
         exponent="float16",
         path=path,
         progress=False,
         block_steps=7,
     )
     with h5py.File(path, "r") as f:
-        assert f.attrs["format_version"] == 2 and f.attrs["dtype"] == 9
+        assert f.attrs["format_version"] == 3 and f.attrs["precision"] == 9
         assert_array_equal(f["trajectory/stalled"][:], fit.trajectory_stalled)
         assert [list(d.keys()) for d in f["trajectory/stalled"].dims] == [["run"], ["record"]]
         res = f["result"]
@@ -678,7 +678,7 @@ def test_precision_fields_in_the_hdf5_file(seed001, tmp_path):
         assert_array_equal(res["unchanged_steps"][:], fit.unchanged_steps)
         assert_array_equal(res["frozen"][:].astype(bool), fit.frozen)
     one = train(
-        seed001, W0, optimizer="gd", lr=0.05, steps=40, record_every=10, dtype=9, exponent="float16", progress=False
+        seed001, W0, optimizer="gd", lr=0.05, steps=40, record_every=10, precision=9, exponent="float16", progress=False
     )
     assert_array_equal(one.trajectory_stalled, fit.trajectory_stalled)  # block size does not matter
     assert_array_equal(one.unchanged_steps, fit.unchanged_steps)

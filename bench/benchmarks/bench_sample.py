@@ -60,7 +60,7 @@ def run(land, method, chains=CHAINS, steps=None, thin=THIN, path=None):
         draws=steps // thin,
         thin=thin,
         warmup=0,
-        step=STEP,
+        step_size=STEP,
         box=BOX,
         temperature=1.0,
         method=method,

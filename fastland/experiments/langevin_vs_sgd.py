@@ -407,7 +407,7 @@ def langevin_vs_sgd(
         draws=per_chain,
         thin=10,
         warmup=1000,
-        step=float(sd.min()),
+        step_size=float(sd.min()),
         box=box,
         temperature=T,
         method="rwm",

@@ -380,7 +380,15 @@ def precision(
     rec_steps = None
     for dt, (bits, emin, emax) in specs:
         fit = train(
-            land, W0, optimizer="gd", lr=lr, steps=steps, dtype=dt, record_every=record_every, seed=seed, progress=False
+            land,
+            W0,
+            optimizer="gd",
+            lr=lr,
+            steps=steps,
+            precision=dt,
+            record_every=record_every,
+            seed=seed,
+            progress=False,
         )
         rec_steps = fit.trajectory_steps
         share = np.full(fit.trajectory_stalled.shape[1], np.nan)

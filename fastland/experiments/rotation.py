@@ -286,7 +286,7 @@ def rotation(
             draws=draws,
             thin=thin,
             warmup=warmup,
-            step=step,
+            step_size=step,
             box=box,
             temperature=temperature,
             method=method,
