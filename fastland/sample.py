@@ -431,7 +431,7 @@ def _run(backend, land, state, settings, draws, block_draws, progress, interrupt
     chains, thin, warmup = settings["chains"], settings["thin"], settings["warmup"]
     p = land.n_params
     adapt_on = settings["adapt"] and settings["method"] != "langevin"
-    args = (land._arch, land._X, land._T, land.weight_decay, settings["temperature"], settings["box"])
+    problem = _mlp.Problem(land._arch, land._X, land._T, float(land.weight_decay))
     if block_draws is None:
         block_draws = max(1, _BLOCK_BYTES // (chains * p * 8))
         chunk = getattr(backend, "chunk_draws", None)
@@ -449,7 +449,7 @@ def _run(backend, land, state, settings, draws, block_draws, progress, interrupt
         warm_block = max(1, block_draws * thin)
         while done_warm < warmup:
             k = min(warm_block, warmup - done_warm)
-            _block(method, args, 1, k, settings, False, adapt_on, state, empty, status)
+            _block(method, problem, 1, k, settings, False, adapt_on, state, empty, status)
             _raise_status(status)
             done_warm += k
             if done_warm == warmup and adapt_on:
@@ -469,7 +469,7 @@ def _run(backend, land, state, settings, draws, block_draws, progress, interrupt
                 out_loss = np.empty((chains, k))
                 out_acc = np.empty((chains, k), np.float32)
             ow, ol, oa = out_w, out_loss, out_acc
-            _block(method, args, thin, k, settings, True, False, state, (ow, ol, oa), status)
+            _block(method, problem, thin, k, settings, True, False, state, (ow, ol, oa), status)
             _raise_status(status)
             backend.append(ow, ol, {"accepted": oa}, state)
             interrupt.check()
@@ -530,54 +530,37 @@ def _parallel(tasks: int, work: int) -> bool:
     return tasks > 1 and numba.get_num_threads() > 1 and work >= _PARALLEL_MIN_WORK
 
 
-def _block(method, args, thin, k, settings, store, adapt_on, state, out, status) -> None:
+def _block(method, problem, thin, k, settings, store, adapt_on, state, out, status) -> None:
     """One kernel call: k draws of ``thin`` steps (RWM in chain lanes, the others per chain).
 
     Small blocks run in the serial twin of the kernel (bit-identical: both call the same
     compiled per-chain function), see ``_PARALLEL_MIN_WORK``.
     """
-    chains = state["position"].shape[0]
-    X = args[1]
+    chains = _samplers.Chains(
+        state["position"], state["loss"], state["grad"], state["rng"], state["step_size"], state["adapt"], status
+    )
+    draws = _samplers.Draws(*out)
+    n_chains, p = chains.pos.shape
     evals = k * thin * (settings["n_leapfrog"] if method == _samplers.HMC else 1)
-    work = chains * evals * max(1, X.shape[0]) * state["position"].shape[1]
+    work = n_chains * evals * max(1, problem.X.shape[0]) * p
+    scalars = (settings["temperature"], settings["box"], thin, k)
     if method == _samplers.RWM:
-        tasks = -(-chains // _lanes.LANES)
-        if not _parallel(tasks, work):
-            _samplers.rwm_block_serial(
-                *args, thin, k, store, adapt_on, settings["target_accept"], state["position"],
-                state["loss"], state["rng"], state["step_size"], state["adapt"], *out, status,
-            )  # fmt: skip
+        rwm_args = (problem, *scalars, store, adapt_on, settings["target_accept"], chains, draws)
+        if not _parallel(-(-n_chains // _lanes.LANES), work):
+            _samplers.rwm_block_serial(*rwm_args)
             return
         # few, large groups of chains: hand them out one at a time, so that a thread slowed
         # down by other processes does not hold up the others (results do not depend on it)
         chunk = numba.get_parallel_chunksize()
         numba.set_parallel_chunksize(1)
         try:
-            _samplers.rwm_block(
-                *args, thin, k, store, adapt_on, settings["target_accept"], state["position"],
-                state["loss"], state["rng"], state["step_size"], state["adapt"], *out, status,
-            )  # fmt: skip
+            _samplers.rwm_block(*rwm_args)
         finally:
             numba.set_parallel_chunksize(chunk)
     else:
-        kernel = _samplers.run_block if _parallel(chains, work) else _samplers.run_block_serial
+        kernel = _samplers.run_block if _parallel(n_chains, work) else _samplers.run_block_serial
         kernel(
-            method,
-            *args,
-            thin,
-            k,
-            settings["n_leapfrog"],
-            store,
-            adapt_on,
-            settings["target_accept"],
-            state["position"],
-            state["loss"],
-            state["grad"],
-            state["rng"],
-            state["step_size"],
-            state["adapt"],
-            *out,
-            status,
+            method, problem, *scalars, settings["n_leapfrog"], store, adapt_on, settings["target_accept"], chains, draws
         )
 
 

@@ -654,7 +654,9 @@ def _run(
     unchanged = np.zeros((R, p), dtype=np.int64)
     stalled = np.zeros(R, dtype=np.int64)
     acc = np.zeros((R, 2), dtype=np.int64)
-    _optim.evaluate(arch, X, T, wd, hyper, W, grad, loss, gnorm, status)
+    runs = _optim.Runs(W, grad, loss, gnorm, m, v, n_taken, states, status, unchanged, stalled, acc)
+    problem = _mlp.Problem(arch, X, T, wd)
+    _optim.evaluate(problem, hyper, runs)
 
     k = 0 if record_every is None else record_every
     traj = traj_loss = traj_steps = traj_stalled = None
@@ -688,34 +690,9 @@ def _run(
             out_loss = np.empty((R, n_rec))
             out_acc = np.zeros((R, n_rec, 2), dtype=np.int64)
             _optim.run_block(
-                method,
-                arch,
-                X,
-                T,
-                wd,
-                hyper,
-                prec,
-                batch_size,
-                check,
-                n,
-                done,
-                k,
-                W,
-                grad,
-                loss,
-                gnorm,
-                m,
-                v,
-                n_taken,
-                states,
-                status,
-                unchanged,
-                stalled,
-                acc,
-                out_w,
-                out_loss,
-                out_acc,
-            )
+                method, problem, hyper, prec, batch_size, check, n, done, k, runs,
+                _optim.Records(out_w, out_loss, out_acc),
+            )  # fmt: skip
             if n_rec:
                 j0 = done // k + 1
                 traj[:, j0 : j0 + n_rec] = out_w
@@ -731,7 +708,7 @@ def _run(
         if bar is not None:
             bar.close()
     # full-batch values at the final points (after mini-batch steps they were not kept up to date)
-    _optim.evaluate(arch, X, T, wd, hyper, W, grad, loss, gnorm, status)
+    _optim.evaluate(problem, hyper, runs)
     status[status == _optim.RUNNING] = _optim.MAX_STEPS
     names = np.array([STATUS_NAMES[int(s)] for s in status])
     return TrainResult(

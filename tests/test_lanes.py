@@ -6,7 +6,7 @@ from scipy import stats
 from scipy.special import expit, logsumexp
 
 import fastland as fl
-from fastland._kernels import lanes, rng, samplers
+from fastland._kernels import lanes, mlp, rng, samplers
 
 L = lanes.LANES
 TWO_PI_LD = 2 * np.longdouble("3.14159265358979323846264338327950288")
@@ -231,10 +231,9 @@ def _rwm_call(land, states, pos, loss, step, thin=3, draws=5):
     status = np.zeros(C, dtype=np.int64)
     adapt = np.zeros((C, samplers.ADAPT_SIZE))
     samplers.init_adaptation(step, adapt)
-    samplers.rwm_block(
-        land._arch, land._X, land._T, 0.0, 1.0, 10.0, thin, draws, True, True, 0.234,
-        pos, loss, states, step, adapt, out_w, out_l, out_a, status,
-    )  # fmt: skip
+    problem = mlp.Problem(land._arch, land._X, land._T, 0.0)
+    chains = samplers.Chains(pos, loss, np.zeros_like(pos), states, step, adapt, status)
+    samplers.rwm_block(problem, 1.0, 10.0, thin, draws, True, True, 0.234, chains, samplers.Draws(out_w, out_l, out_a))
     return out_w, out_l, status
 
 

@@ -43,6 +43,8 @@ once, one per SIMD lane (:func:`_hessian_lanes`).
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import prange
 
@@ -53,6 +55,9 @@ ACT_LINEAR, ACT_TANH, ACT_SIGMOID, ACT_RELU, ACT_SOFTPLUS, ACT_QUADRATIC = range
 LOSS_MSE, LOSS_BCE, LOSS_SOFTMAX_XENT = range(3)
 
 CHUNK = 256
+#: the loss a kernel evaluates: network code ``arch`` (int64 array, see ``MLP._arch``),
+#: inputs X (N, n_in), targets T (N, n_out), weight decay wd (float)
+Problem = namedtuple("Problem", ["arch", "X", "T", "wd"])
 
 # slots of the workspace ``work`` (slot, row, point). Rows of hidden units hold
 # _A activation (inputs for layer 0), _D1 act', _DELTA dU/dz, _AUX e = W^T delta

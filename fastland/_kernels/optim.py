@@ -54,6 +54,7 @@ run; the counters then report float64's own stalled updates.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import prange
@@ -64,6 +65,13 @@ from ._jit import jit
 GD, ADAM, SAM, ASAM, LANGEVIN = range(5)  # "sgd" is GD with a batch size < N
 
 RUNNING, CONVERGED, DIVERGED, MAX_STEPS = range(4)
+
+#: the state of R runs, updated in place by a block (see :func:`run_block`)
+Runs = namedtuple(
+    "Runs", ["pos", "grad", "loss", "gnorm", "m", "v", "steps", "rng", "status", "unchanged", "stalled", "acc"]
+)
+#: a block's records: positions (R, n, p), full-batch losses (R, n), stalled / total updates (R, n, 2)
+Records = namedtuple("Records", ["w", "loss", "acc"])
 
 # entries of the int64 precision array ``prec``: significand bits (0: no rounding), exponent range
 P_BITS, P_EMIN, P_EMAX = range(3)
@@ -313,76 +321,42 @@ def _check(u, g, tol_grad, tol_loss):
     return RUNNING, gn
 
 
+@jit
+def _evaluate_one(r, problem, hyper, runs):
+    """:func:`evaluate` for run r (a serial function: see the note on records in :func:`run_block`)."""
+    arch, X, T, wd = problem
+    pos, grad, loss, gnorm, status = runs.pos, runs.grad, runs.loss, runs.gnorm, runs.status
+    work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
+    part = np.zeros(pos.shape[1])
+    u = mlp.loss_grad_value(arch, pos[r], X, T, wd, work, part, grad[r])
+    st, gn = _check(u, grad[r], hyper[H_TOL_GRAD], hyper[H_TOL_LOSS])
+    loss[r] = u
+    gnorm[r] = gn
+    if status[r] == RUNNING:
+        status[r] = st
+
+
 @jit(parallel=True)
-def evaluate(arch, X, T, wd, hyper, pos, grad, loss, gnorm, status):
-    """Full-batch loss, gradient and gradient inf-norm at every run's position.
+def evaluate(problem, hyper, runs):
+    """Full-batch loss, gradient and gradient inf-norm at every run's position (``runs``: :data:`Runs`).
 
     Runs with status RUNNING get the status the stopping rule gives there
     (CONVERGED, DIVERGED or still RUNNING); other statuses are kept.
     """
-    R, p = pos.shape
-    for r in prange(R):
-        work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
-        part = np.zeros(p)
-        u = mlp.loss_grad_value(arch, pos[r], X, T, wd, work, part, grad[r])
-        st, gn = _check(u, grad[r], hyper[H_TOL_GRAD], hyper[H_TOL_LOSS])
-        loss[r] = u
-        gnorm[r] = gn
-        if status[r] == RUNNING:
-            status[r] = st
+    for r in prange(runs.pos.shape[0]):
+        _evaluate_one(r, problem, hyper, runs)
 
 
-@jit(parallel=True)
-def run_block(
-    method,
-    arch,
-    X,
-    T,
-    wd,
-    hyper,
-    prec,
-    batch_size,
-    check,
-    n_steps,
-    step0,
-    record_every,
-    pos,
-    grad,
-    loss,
-    gnorm,
-    m,
-    v,
-    steps,
-    states,
-    status,
-    unchanged,
-    stalled,
-    acc,
-    out_w,
-    out_loss,
-    out_acc,
-):
-    """Advance every running run by ``n_steps`` steps (global steps step0+1 .. step0+n_steps).
+@jit
+def _run_one(r, method, problem, hyper, prec, batch_size, check, n_steps, step0, record_every, runs, records):
+    """:func:`run_block` for run r.
 
-    State (R runs, p parameters), updated in place: ``pos`` (R, p); ``grad``,
-    ``loss``, ``gnorm``: full-batch gradient, loss and gradient inf-norm at
-    ``pos`` (fill them with :func:`evaluate` first; in mini-batch mode without
-    ``check`` they are only refreshed when a run stops); ``m``, ``v`` (R, p):
-    Adam's moments; ``steps`` (R,) int64: updates taken; ``states`` (R,
-    rng.STATE_SIZE): the runs' streams; ``status`` (R,) int64. Precision
-    (module notes): ``prec`` (N_PREC,) int64; ``unchanged`` (R, p) int64, per
-    parameter the consecutive most recent steps that left its stored value
-    unchanged; ``stalled`` (R,) int64, stalled updates in total; ``acc`` (R, 2)
-    int64, stalled updates and parameter updates since the last record.
-
-    ``batch_size`` in 1..N-1 selects mini-batches, anything else the full
-    batch; ``check`` evaluates the full-batch loss and gradient after every
-    mini-batch step to apply the stopping rule. With ``record_every`` = k > 0,
-    the position and full-batch loss after every global step c with c % k == 0
-    go to ``out_w[r, j]`` and ``out_loss[r, j]``, j counting such c within this
-    block, and ``acc[r]`` to ``out_acc[r, j]`` (then reset); stopped runs record
-    their frozen position.
+    A serial function: Numba's parallel loops lose writes to arrays inside tuples
+    (numba/numba#5872), so the parallel driver only hands the records through.
     """
+    arch, X, T, wd = problem
+    pos, grad, loss, gnorm, m, v, steps, states, status, unchanged, stalled, acc = runs
+    out_w, out_loss, out_acc = records
     R, p = pos.shape
     N = X.shape[0]
     mini = 0 < batch_size < N
@@ -400,99 +374,126 @@ def run_block(
     emin = prec[P_EMIN]
     emax = prec[P_EMAX]
     first_record = step0 // record_every if record_every > 0 else 0
-    for r in prange(R):
-        w = pos[r]
-        cur_g = grad[r]
-        work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
-        part = np.zeros(p)
-        gb = np.empty(p)  # mini-batch gradient, then the gradient used in the update
-        e = np.empty(p)  # SAM / ASAM perturbation, Langevin noise
-        wadv = np.empty(p)  # the adversarial point, then the updated values before rounding
-        moved = np.empty(p, dtype=np.bool_)
-        nb = batch_size if mini else 0
-        perm = np.arange(N if mini else 0)
-        picks = np.empty(nb, dtype=np.int64)
-        st = states[r]
-        unch = unchanged[r]
-        for it in range(n_steps):
-            if status[r] == RUNNING:
-                # 1. the gradient at w (full batch: already in cur_g)
-                if mini:
-                    draw_batch(st, perm, picks, nb)
-                    ub = loss_grad_subset(arch, w, X, T, wd, perm, nb, work, gb)
-                    ok = math.isfinite(ub) and _all_finite(gb)
-                else:
-                    gb[:] = cur_g
-                    ok = True
-                # 2. SAM / ASAM: the gradient at the adversarial point, same batch
-                if ok and (method == SAM or method == ASAM):
-                    ok = _perturbation(method, w, gb, rho, eta, e)
-                    if ok:
-                        for q in range(p):
-                            wadv[q] = w[q] + e[q]
-                        if mini:
-                            ub = loss_grad_subset(arch, wadv, X, T, wd, perm, nb, work, gb)
-                        else:
-                            ub = mlp.loss_grad_value(arch, wadv, X, T, wd, work, part, gb)
-                        ok = math.isfinite(ub) and _all_finite(gb)
-                if mini:
-                    undo_batch(perm, picks, nb)
-                if not ok:
-                    status[r] = DIVERGED
-                    loss[r] = mlp.loss_grad_value(arch, w, X, T, wd, work, part, cur_g)
-                    gnorm[r] = _inf_norm(cur_g)
-                else:
-                    # 3. the update (into wadv), then stored with rounding to the precision
-                    if method == ADAM:
-                        t = np.float64(steps[r] + 1)
-                        c1 = 1.0 - b1**t
-                        c2 = 1.0 - b2**t
-                        mr = m[r]
-                        vr = v[r]
-                        for q in range(p):
-                            gq = gb[q]
-                            mr[q] = b1 * mr[q] + (1.0 - b1) * gq
-                            vr[q] = b2 * vr[q] + (1.0 - b2) * gq * gq
-                            d = lr * (mr[q] / c1) / (math.sqrt(vr[q] / c2) + adam_eps)
-                            wadv[q] = w[q] - d
-                            moved[q] = d != 0.0
-                    elif method == LANGEVIN:
-                        rng.fill_normal(st, e)
-                        for q in range(p):
-                            d = lr * gb[q]
-                            z = noise_scale * e[q]
-                            wadv[q] = w[q] - d + z
-                            moved[q] = d != 0.0 or z != 0.0
-                    else:  # GD, SGD, SAM, ASAM
-                        for q in range(p):
-                            d = lr * gb[q]
-                            wadv[q] = w[q] - d
-                            moved[q] = d != 0.0
-                    n_stalled = _store_all(w, wadv, moved, bits, emin, emax, unch)
-                    stalled[r] += n_stalled
-                    acc[r, 0] += n_stalled
-                    acc[r, 1] += p
-                    steps[r] += 1
-                    # 4. the stopping rule at the new point
-                    if full_eval:
-                        u = mlp.loss_grad_value(arch, w, X, T, wd, work, part, cur_g)
-                        s, gn = _check(u, cur_g, tol_grad, tol_loss)
-                        loss[r] = u
-                        gnorm[r] = gn
-                        status[r] = s
-            if record_every > 0:
-                c = step0 + it + 1
-                if c % record_every == 0:
-                    j = c // record_every - first_record - 1
-                    out_w[r, j, :] = w
-                    if full_eval or status[r] != RUNNING:
-                        out_loss[r, j] = loss[r]
+    w = pos[r]
+    cur_g = grad[r]
+    work = mlp.new_work(arch, mlp.block_points(X.shape[0]))
+    part = np.zeros(p)
+    gb = np.empty(p)  # mini-batch gradient, then the gradient used in the update
+    e = np.empty(p)  # SAM / ASAM perturbation, Langevin noise
+    wadv = np.empty(p)  # the adversarial point, then the updated values before rounding
+    moved = np.empty(p, dtype=np.bool_)
+    nb = batch_size if mini else 0
+    perm = np.arange(N if mini else 0)
+    picks = np.empty(nb, dtype=np.int64)
+    st = states[r]
+    unch = unchanged[r]
+    for it in range(n_steps):
+        if status[r] == RUNNING:
+            # 1. the gradient at w (full batch: already in cur_g)
+            if mini:
+                draw_batch(st, perm, picks, nb)
+                ub = loss_grad_subset(arch, w, X, T, wd, perm, nb, work, gb)
+                ok = math.isfinite(ub) and _all_finite(gb)
+            else:
+                gb[:] = cur_g
+                ok = True
+            # 2. SAM / ASAM: the gradient at the adversarial point, same batch
+            if ok and (method == SAM or method == ASAM):
+                ok = _perturbation(method, w, gb, rho, eta, e)
+                if ok:
+                    for q in range(p):
+                        wadv[q] = w[q] + e[q]
+                    if mini:
+                        ub = loss_grad_subset(arch, wadv, X, T, wd, perm, nb, work, gb)
                     else:
-                        out_loss[r, j] = mlp.loss_value(arch, w, X, T, wd, work)
-                    out_acc[r, j, 0] = acc[r, 0]
-                    out_acc[r, j, 1] = acc[r, 1]
-                    acc[r, 0] = 0
-                    acc[r, 1] = 0
+                        ub = mlp.loss_grad_value(arch, wadv, X, T, wd, work, part, gb)
+                    ok = math.isfinite(ub) and _all_finite(gb)
+            if mini:
+                undo_batch(perm, picks, nb)
+            if not ok:
+                status[r] = DIVERGED
+                loss[r] = mlp.loss_grad_value(arch, w, X, T, wd, work, part, cur_g)
+                gnorm[r] = _inf_norm(cur_g)
+            else:
+                # 3. the update (into wadv), then stored with rounding to the precision
+                if method == ADAM:
+                    t = np.float64(steps[r] + 1)
+                    c1 = 1.0 - b1**t
+                    c2 = 1.0 - b2**t
+                    mr = m[r]
+                    vr = v[r]
+                    for q in range(p):
+                        gq = gb[q]
+                        mr[q] = b1 * mr[q] + (1.0 - b1) * gq
+                        vr[q] = b2 * vr[q] + (1.0 - b2) * gq * gq
+                        d = lr * (mr[q] / c1) / (math.sqrt(vr[q] / c2) + adam_eps)
+                        wadv[q] = w[q] - d
+                        moved[q] = d != 0.0
+                elif method == LANGEVIN:
+                    rng.fill_normal(st, e)
+                    for q in range(p):
+                        d = lr * gb[q]
+                        z = noise_scale * e[q]
+                        wadv[q] = w[q] - d + z
+                        moved[q] = d != 0.0 or z != 0.0
+                else:  # GD, SGD, SAM, ASAM
+                    for q in range(p):
+                        d = lr * gb[q]
+                        wadv[q] = w[q] - d
+                        moved[q] = d != 0.0
+                n_stalled = _store_all(w, wadv, moved, bits, emin, emax, unch)
+                stalled[r] += n_stalled
+                acc[r, 0] += n_stalled
+                acc[r, 1] += p
+                steps[r] += 1
+                # 4. the stopping rule at the new point
+                if full_eval:
+                    u = mlp.loss_grad_value(arch, w, X, T, wd, work, part, cur_g)
+                    s, gn = _check(u, cur_g, tol_grad, tol_loss)
+                    loss[r] = u
+                    gnorm[r] = gn
+                    status[r] = s
+        if record_every > 0:
+            c = step0 + it + 1
+            if c % record_every == 0:
+                j = c // record_every - first_record - 1
+                out_w[r, j, :] = w
+                if full_eval or status[r] != RUNNING:
+                    out_loss[r, j] = loss[r]
+                else:
+                    out_loss[r, j] = mlp.loss_value(arch, w, X, T, wd, work)
+                out_acc[r, j, 0] = acc[r, 0]
+                out_acc[r, j, 1] = acc[r, 1]
+                acc[r, 0] = 0
+                acc[r, 1] = 0
+
+
+@jit(parallel=True)
+def run_block(method, problem, hyper, prec, batch_size, check, n_steps, step0, record_every, runs, records):
+    """Advance every running run by ``n_steps`` steps (global steps step0+1 .. step0+n_steps).
+
+    ``problem`` is the loss, ``mlp.Problem`` (arch, X, T, wd). ``runs`` is the
+    :data:`Runs` state (R runs, p parameters), updated in place: ``pos`` (R, p);
+    ``grad``, ``loss``, ``gnorm``: full-batch gradient, loss and gradient
+    inf-norm at ``pos`` (fill them with :func:`evaluate` first; in mini-batch
+    mode without ``check`` they are only refreshed when a run stops); ``m``,
+    ``v`` (R, p): Adam's moments; ``steps`` (R,) int64: updates taken; ``rng``
+    (R, rng.STATE_SIZE): the runs' streams; ``status`` (R,) int64. Precision
+    (module notes): ``prec`` (N_PREC,) int64; ``unchanged`` (R, p) int64, per
+    parameter the consecutive most recent steps that left its stored value
+    unchanged; ``stalled`` (R,) int64, stalled updates in total; ``acc`` (R, 2)
+    int64, stalled updates and parameter updates since the last record.
+
+    ``batch_size`` in 1..N-1 selects mini-batches, anything else the full
+    batch; ``check`` evaluates the full-batch loss and gradient after every
+    mini-batch step to apply the stopping rule. With ``record_every`` = k > 0,
+    the position and full-batch loss after every global step c with c % k == 0
+    go to ``records.w[r, j]`` and ``records.loss[r, j]``, j counting such c
+    within this block, and ``acc[r]`` to ``records.acc[r, j]`` (then reset);
+    stopped runs record their frozen position.
+    """
+    for r in prange(runs.pos.shape[0]):
+        _run_one(r, method, problem, hyper, prec, batch_size, check, n_steps, step0, record_every, runs, records)
 
 
 # ------------------------------------------------- serial evaluations for the ODE solver

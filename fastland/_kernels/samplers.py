@@ -31,6 +31,7 @@ toward ``target_accept``; ``finish_adaptation`` freezes it.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import prange
@@ -39,6 +40,13 @@ from . import lanes, mlp, rng, vmath
 from ._jit import jit
 
 RWM, MALA, HMC, LANGEVIN = range(4)
+
+#: the chains' state, per chain c, updated in place by a block: position (C, p), current
+#: loss (C,) and gradient (C, p), random stream (C, rng.STATE_SIZE), step size (C,),
+#: dual-averaging state (C, ADAPT_SIZE), status (C,) int64
+Chains = namedtuple("Chains", ["pos", "loss", "grad", "rng", "step", "adapt", "status"])
+#: a block's stored draws: positions (C, k, p), losses (C, k), acceptance rates (C, k)
+Draws = namedtuple("Draws", ["w", "loss", "acc"])
 
 STATUS_OK, STATUS_BAD_START = 0, 1
 
@@ -131,32 +139,16 @@ def _mala_log_q(w_to, w_from, g_from, step, temperature):
 
 @jit
 def _run_block_one(
-    c,
-    method,
-    arch,
-    X,
-    T,
-    wd,
-    temperature,
-    box,
-    thin,
-    n_draws,
-    n_leapfrog,
-    store,
-    adapt_on,
-    target_accept,
-    pos,
-    cur_loss,
-    cur_grad,
-    states,
-    step,
-    adapt,
-    out_w,
-    out_loss,
-    out_acc,
-    status,
+    c, method, problem, temperature, box, thin, n_draws, n_leapfrog, store, adapt_on, target_accept, chains, draws
 ):
-    """One chain of :func:`run_block` (the same compiled code for the parallel and serial drivers)."""
+    """One chain of :func:`run_block` (the same compiled code for the parallel and serial drivers).
+
+    Records are unpacked here, in a serial function: Numba's parallel loops lose writes
+    to arrays inside tuples (numba/numba#5872), so the drivers only hand them through.
+    """
+    arch, X, T, wd = problem
+    pos, cur_loss, cur_grad, states, step, adapt, status = chains
+    out_w, out_loss, out_acc = draws
     p = pos.shape[1]
     uses_grad = method != RWM
     status[c] = STATUS_OK
@@ -257,45 +249,23 @@ def _run_block_one(
 
 @jit(parallel=True)
 def run_block(
-    method,
-    arch,
-    X,
-    T,
-    wd,
-    temperature,
-    box,
-    thin,
-    n_draws,
-    n_leapfrog,
-    store,
-    adapt_on,
-    target_accept,
-    pos,
-    cur_loss,
-    cur_grad,
-    states,
-    step,
-    adapt,
-    out_w,
-    out_loss,
-    out_acc,
-    status,
+    method, problem, temperature, box, thin, n_draws, n_leapfrog, store, adapt_on, target_accept, chains, draws
 ):
     """Advance every chain by n_draws * thin steps, storing every thin-th state.
 
     ``method`` is MALA, HMC or LANGEVIN; RWM has its own kernel, :func:`rwm_block`.
-    With ``store`` False nothing is written to the out arrays (warm-up); with
-    ``adapt_on`` the step sizes adapt (not for Langevin, which has no accept step).
-    ``cur_loss`` / ``cur_grad`` must hold U and grad U at ``pos`` (see ``evaluate``).
+    ``problem`` is the loss, ``mlp.Problem`` (arch, X, T, wd); ``chains`` the
+    :data:`Chains` state, updated in place (``chains.loss`` / ``chains.grad``
+    must hold U and grad U at ``chains.pos``, see ``evaluate``); ``draws`` the
+    :data:`Draws` a block stores. With ``store`` False nothing is written to
+    ``draws`` (warm-up); with ``adapt_on`` the step sizes adapt (not for
+    Langevin, which has no accept step).
     """
-    for c in prange(pos.shape[0]):
+    for c in prange(chains.pos.shape[0]):
         _run_block_one(
             c,
             method,
-            arch,
-            X,
-            T,
-            wd,
+            problem,
             temperature,
             box,
             thin,
@@ -304,54 +274,21 @@ def run_block(
             store,
             adapt_on,
             target_accept,
-            pos,
-            cur_loss,
-            cur_grad,
-            states,
-            step,
-            adapt,
-            out_w,
-            out_loss,
-            out_acc,
-            status,
+            chains,
+            draws,
         )
 
 
 @jit
 def run_block_serial(
-    method,
-    arch,
-    X,
-    T,
-    wd,
-    temperature,
-    box,
-    thin,
-    n_draws,
-    n_leapfrog,
-    store,
-    adapt_on,
-    target_accept,
-    pos,
-    cur_loss,
-    cur_grad,
-    states,
-    step,
-    adapt,
-    out_w,
-    out_loss,
-    out_acc,
-    status,
+    method, problem, temperature, box, thin, n_draws, n_leapfrog, store, adapt_on, target_accept, chains, draws
 ):
     """:func:`run_block` without a parallel region (bit-identical): for blocks too small to share out."""
-    for c in range(pos.shape[0]):
+    for c in range(chains.pos.shape[0]):
         _run_block_one(
             c,
             method,
-            arch,
-            X,
-            T,
-            wd,
+            problem,
             temperature,
             box,
             thin,
@@ -360,44 +297,17 @@ def run_block_serial(
             store,
             adapt_on,
             target_accept,
-            pos,
-            cur_loss,
-            cur_grad,
-            states,
-            step,
-            adapt,
-            out_w,
-            out_loss,
-            out_acc,
-            status,
+            chains,
+            draws,
         )
 
 
 @jit
-def _rwm_block_one(
-    g,
-    arch,
-    X,
-    T,
-    wd,
-    temperature,
-    box,
-    thin,
-    n_draws,
-    store,
-    adapt_on,
-    target_accept,
-    pos,
-    cur_loss,
-    states,
-    step,
-    adapt,
-    out_w,
-    out_loss,
-    out_acc,
-    status,
-):
-    """One group of chains of :func:`rwm_block` (the same compiled code for the parallel and serial drivers)."""
+def _rwm_block_one(g, problem, temperature, box, thin, n_draws, store, adapt_on, target_accept, chains, draws):
+    """One group of chains of :func:`rwm_block` (serial; records unpacked here, see :func:`_run_block_one`)."""
+    arch, X, T, wd = problem
+    pos, cur_loss, _, states, step, adapt, status = chains
+    out_w, out_loss, out_acc = draws
     C, p = pos.shape
     L = lanes.LANES
     n_pairs = (p + 1) // 2
@@ -485,33 +395,12 @@ def _rwm_block_one(
 
 
 @jit(parallel=True)
-def rwm_block(
-    arch,
-    X,
-    T,
-    wd,
-    temperature,
-    box,
-    thin,
-    n_draws,
-    store,
-    adapt_on,
-    target_accept,
-    pos,
-    cur_loss,
-    states,
-    step,
-    adapt,
-    out_w,
-    out_loss,
-    out_acc,
-    status,
-):
+def rwm_block(problem, temperature, box, thin, n_draws, store, adapt_on, target_accept, chains, draws):
     """RWM: advance every chain by n_draws * thin steps, ``lanes.LANES`` chains per SIMD group.
 
     Arguments as :func:`run_block` (no gradient). Each step of a chain uses the
     next ``lanes.step_blocks(p)`` blocks of its Philox4x32-10 stream
-    (``rng.block4x32``; the block counter is ``states[c, 2]``), whatever
+    (``rng.block4x32``; the block counter is ``chains.rng[c, 2]``), whatever
     happens: the first 2 ceil(p/2) words give the proposal's normals
     (Box-Muller), the next one the accept uniform. The Philox4x64 words left
     in a state's buffer (e.g. by ``init_uniform``) are dropped. The loss of
@@ -519,82 +408,17 @@ def rwm_block(
     run the same instructions. A group with a chain whose loss is not finite
     reports it in ``status`` and does not move.
     """
-    n_groups = (pos.shape[0] + lanes.LANES - 1) // lanes.LANES
+    n_groups = (chains.pos.shape[0] + lanes.LANES - 1) // lanes.LANES
     for g in prange(n_groups):
-        _rwm_block_one(
-            g,
-            arch,
-            X,
-            T,
-            wd,
-            temperature,
-            box,
-            thin,
-            n_draws,
-            store,
-            adapt_on,
-            target_accept,
-            pos,
-            cur_loss,
-            states,
-            step,
-            adapt,
-            out_w,
-            out_loss,
-            out_acc,
-            status,
-        )
+        _rwm_block_one(g, problem, temperature, box, thin, n_draws, store, adapt_on, target_accept, chains, draws)
 
 
 @jit
-def rwm_block_serial(
-    arch,
-    X,
-    T,
-    wd,
-    temperature,
-    box,
-    thin,
-    n_draws,
-    store,
-    adapt_on,
-    target_accept,
-    pos,
-    cur_loss,
-    states,
-    step,
-    adapt,
-    out_w,
-    out_loss,
-    out_acc,
-    status,
-):
+def rwm_block_serial(problem, temperature, box, thin, n_draws, store, adapt_on, target_accept, chains, draws):
     """:func:`rwm_block` without a parallel region (bit-identical): for blocks too small to share out."""
-    n_groups = (pos.shape[0] + lanes.LANES - 1) // lanes.LANES
+    n_groups = (chains.pos.shape[0] + lanes.LANES - 1) // lanes.LANES
     for g in range(n_groups):
-        _rwm_block_one(
-            g,
-            arch,
-            X,
-            T,
-            wd,
-            temperature,
-            box,
-            thin,
-            n_draws,
-            store,
-            adapt_on,
-            target_accept,
-            pos,
-            cur_loss,
-            states,
-            step,
-            adapt,
-            out_w,
-            out_loss,
-            out_acc,
-            status,
-        )
+        _rwm_block_one(g, problem, temperature, box, thin, n_draws, store, adapt_on, target_accept, chains, draws)
 
 
 @jit(parallel=True)
