@@ -5,7 +5,8 @@ The public surface is listed in ``__all__``; ``tests/test_namespace.py`` locks i
 
 __version__ = "0.1.0"
 
-from . import critical, datasets, diagnostics, experiments, geometry, plot, symmetry
+from . import convergence, critical, datasets, diagnostics, experiments, geometry, plot, symmetry
+from .convergence import Convergence
 from .data import Dataset
 from .landscape import Landscape
 from .model import MLP
@@ -14,6 +15,7 @@ from .store import Run, open_run
 from .train import GradientFlowResult, TrainResult, gradient_flow, open_train, train
 
 __all__ = [
+    "Convergence",
     "Dataset",
     "GradientFlowResult",
     "Landscape",
@@ -21,6 +23,7 @@ __all__ = [
     "Run",
     "TrainResult",
     "__version__",
+    "convergence",
     "critical",
     "datasets",
     "diagnostics",

@@ -7,15 +7,18 @@ import math
 import numbers
 import os
 import sys
+import time
 
 import numba
 import numpy as np
 
+from . import convergence as _convergence
 from ._kernels import lanes as _lanes
 from ._kernels import mlp as _mlp
 from ._kernels import rng as _rng
 from ._kernels import samplers as _samplers
 from ._validate import as_dtype, check_bool, check_choice, check_finite_array, check_int, check_positive
+from .convergence import Convergence
 from .landscape import Landscape
 from .store import HDF5Backend, MemoryBackend, Run, _default_chunk_draws
 
@@ -155,6 +158,7 @@ def sample(
     compression: str | None = None,
     block_draws: int | None = None,
     overwrite: bool = False,
+    until: Convergence | None = None,
 ) -> Run:
     """Sample exp(-U(w)/T) on the box [-box, box]^p with many chains in parallel.
 
@@ -216,6 +220,16 @@ def sample(
     raised again. A run that is dropped without :meth:`Run.close` is closed
     when it is garbage-collected.
 
+    until : fastland.Convergence, optional
+        Sample until converged: start with ``draws`` stored draws per chain, then
+        double the run's length until the targets (split R-hat and bulk/tail ESS
+        of the loss, the outputs at the data points and the canonical weights, by
+        default) are met or a budget runs out; ``thin`` is raised to fit a step
+        budget into ``until.max_draws`` draws. The outcome (which target or
+        budget stopped it, the diagnostics of every check) is in
+        ``run.attrs["until"]`` and the run file. The draws equal those of a
+        fixed-length run of the final length (same seed, same thin).
+
     Returns
     -------
     Run
@@ -255,6 +269,14 @@ def sample(
             raise ValueError("compression: applies to a run file; pass path= too (runs in memory are not compressed)")
     if block_draws is not None:
         block_draws = check_int("block_draws", block_draws, 1)
+    if until is not None:
+        if not isinstance(until, Convergence):
+            raise ValueError(f"until: expected a fastland.Convergence, got {type(until).__name__}")
+        if chains < 2:
+            raise ValueError(f"until: convergence needs at least 2 chains, got chains={chains}")
+        thin = until.thin_for(thin)
+        draws = min(draws, until.draw_budget(thin))
+    started = time.perf_counter()
     if resume:
         if path is None:
             raise ValueError("resume: there is nothing to resume without a run file; pass path=")
@@ -327,10 +349,57 @@ def sample(
     try:
         with _DeferredInterrupt() as interrupt:
             _run(backend, land, state, settings, draws, block_draws, progress, interrupt)
+            if until is not None:
+                outcome = _extend_until(
+                    backend, land, state, settings, draws, block_draws, progress, interrupt, until, started
+                )
     except BaseException:
         backend.close()
         raise
+    if until is not None:
+        backend = _record_outcome(backend, outcome)
     return Run(backend)
+
+
+def _extend_until(backend, land, state, settings, draws, block_draws, progress, interrupt, until, started) -> dict:
+    """Double the run until ``until``'s targets are met or a budget runs out; return the outcome."""
+    budget = until.draw_budget(settings["thin"])
+    checks = []
+    target = draws
+    while True:
+        result = _convergence.check(backend.w, backend.loss, land, until)
+        checks.append(result.to_dict())
+        if result.met:
+            stopped_by = "converged"
+            break
+        if target >= budget:
+            steps_bind = until.max_steps is not None and budget == until.max_steps // settings["thin"]
+            stopped_by = "max_steps" if steps_bind else "max_draws"
+            break
+        if until.max_seconds is not None and time.perf_counter() - started >= until.max_seconds:
+            stopped_by = "max_seconds"
+            break
+        target = min(2 * target, budget)
+        _run(backend, land, state, settings, target, block_draws, progress, interrupt)
+    return {
+        "stopped_by": stopped_by,
+        "draws": target,
+        "seconds": time.perf_counter() - started,
+        "targets": until.to_dict(),
+        "checks": checks,
+    }
+
+
+def _record_outcome(backend, outcome: dict):
+    """Store the outcome of ``until`` (and the final ``draws``) in the run's settings."""
+    attrs = {"draws": outcome["draws"], "until": json.dumps(outcome)}
+    if isinstance(backend, HDF5Backend):
+        # attributes are frozen while a file is in SWMR mode: reopen it for the update
+        path = backend.path
+        backend.close()
+        backend = HDF5Backend.open(path, mode="a")
+    backend.update_attrs(**attrs)
+    return backend
 
 
 class _DeferredInterrupt:

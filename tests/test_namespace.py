@@ -10,6 +10,7 @@ import pytest
 import fastland
 
 PUBLIC = {
+    "Convergence",
     "Dataset",
     "GradientFlowResult",
     "Landscape",
@@ -17,6 +18,7 @@ PUBLIC = {
     "Run",
     "TrainResult",
     "__version__",
+    "convergence",
     "critical",
     "datasets",
     "diagnostics",
@@ -90,7 +92,8 @@ SIGNATURES = {
     "fastland.sample": (
         "land, chains=64, *, draws=1000, thin=1, warmup=0, step_size=0.05, box=10.0, temperature=1.0, "
         "method='rwm', n_leapfrog=10, target_accept=None, adapt=True, init='uniform', path=None, seed=0, "
-        "resume=False, progress=True, draws_dtype='float64', compression=None, block_draws=None, overwrite=False"
+        "resume=False, progress=True, draws_dtype='float64', compression=None, block_draws=None, overwrite=False, "
+        "until=None"
     ),
     "fastland.train": (
         "land, init, *, optimizer='adam', lr=0.001, steps=1000, batch_size=None, seed=0, tol_grad=None, "
