@@ -1035,6 +1035,9 @@ class LazyArray:
 
 
 # ----------------------------------------------------------------------------------- runs
+_SYMMETRY_DRAWS = 500  # draws per chain for the outputs / canonical rows of a summary
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """Convergence summary of a run; ``str()`` gives a table.
@@ -1047,16 +1050,23 @@ class RunSummary:
     acceptance : float or None
         Mean of the ``accepted`` statistic over all committed draws.
     rhat_max, ess_bulk_min, ess_tail_min : float
-        Over the loss and all parameters.
+        Over the symmetry-aware quantities: the loss, the network's outputs at
+        the data points ("outputs") and the weights in canonical form
+        ("canonical", :func:`fastland.geometry.canonical_form`). The raw
+        weights ("params") are left out of these: exact symmetries (hidden-unit
+        permutations, sign flips) inflate their R-hat even when the chains agree
+        on the landscape.
     clt_pvalue : float
         Smallest p-value of :func:`fastland.diagnostics.clt_check` (are the
-        chain means Gaussian?) over the loss and all parameters, uncorrected.
+        chain means Gaussian?) over the same quantities, uncorrected.
     clt_ok : bool
-        Whether both the loss and the parameters pass it (for the parameters:
-        Bonferroni over all of them, as ``clt_check`` does).
+        Whether each of them passes it (Bonferroni over components, as
+        ``clt_check`` does).
     loss_quantiles : dict of float -> float
     rows : dict of str -> dict
-        The same diagnostics separately for "loss" and "params".
+        The same diagnostics separately for "loss", "outputs", "canonical" and
+        "params" (raw weights); "outputs" and "canonical" use at most 500
+        evenly spaced draws per chain.
     """
 
     n_chains: int
@@ -1082,11 +1092,11 @@ class RunSummary:
             f"fastland run: {self.n_chains} chains x {self.n_draws} draws, {self.n_params} parameters "
             f"(diagnostics on {used})",
             "acceptance rate: " + ("n/a" if self.acceptance is None else f"{self.acceptance:.4f}"),
-            f"{'':8}{'R-hat max':>11}{'ESS bulk min':>14}{'ESS tail min':>14}{'CLT p':>9}{'CLT':>6}",
+            f"{'':10}{'R-hat max':>11}{'ESS bulk min':>14}{'ESS tail min':>14}{'CLT p':>9}{'CLT':>6}",
         ]
         for name, r in self.rows.items():
             lines.append(
-                f"{name:8}{r['rhat_max']:>11.4f}{r['ess_bulk_min']:>14.1f}{r['ess_tail_min']:>14.1f}"
+                f"{name:10}{r['rhat_max']:>11.4f}{r['ess_bulk_min']:>14.1f}{r['ess_tail_min']:>14.1f}"
                 f"{r['clt_pvalue']:>9.3g}{'pass' if r['clt_ok'] else 'FAIL':>6}"
             )
         q = "  ".join(f"{100 * k:g}%: {v:.6g}" for k, v in self.loss_quantiles.items())
@@ -1173,8 +1183,9 @@ class Run:
         """Convergence diagnostics of the loss and the parameters.
 
         Split R-hat, bulk and tail ESS and the CLT check of chain means
-        (:mod:`fastland.diagnostics`), the mean acceptance rate and loss
-        quantiles.
+        (:mod:`fastland.diagnostics`) of the loss, the outputs at the data
+        points, the canonical weights and the raw weights (see
+        :class:`RunSummary`), the mean acceptance rate and loss quantiles.
 
         Parameters
         ----------
@@ -1224,10 +1235,12 @@ class Run:
         loss = np.asarray(self.loss[:, ::stride], dtype=np.float64)
         q = max(1, max_bytes // (8 * C * m))
         param_parts = (np.asarray(self.draws[:, ::stride, j : j + q], dtype=np.float64) for j in range(0, P, q))
-        rows = {"loss": diagnose([loss]), "params": diagnose(param_parts)}
+        rows = {"loss": diagnose([loss])}
+        rows.update(self._symmetry_aware_rows(diagnose, max_bytes))
+        rows["params"] = diagnose(param_parts)
         levels = (0.05, 0.25, 0.5, 0.75, 0.95)
         quantiles = dict(zip(levels, (float(v) for v in np.quantile(loss, levels)), strict=True))
-        vals = list(rows.values())
+        vals = [r for name, r in rows.items() if name != "params"]
         return RunSummary(
             n_chains=C,
             n_draws=n,
@@ -1242,6 +1255,37 @@ class Run:
             loss_quantiles=quantiles,
             rows=rows,
         )
+
+    def _symmetry_aware_rows(self, diagnose, max_bytes: int) -> dict:
+        """Diagnostics of the outputs at the data points and of the canonical weights.
+
+        On at most ``_SYMMETRY_DRAWS`` evenly spaced draws per chain (the canonical
+        form is computed draw by draw); outputs at evenly spaced data points when all
+        of them would exceed ``max_bytes``. Components constant over all draws are left
+        out (they carry no information, and R-hat is undefined for them).
+        """
+        from . import geometry
+
+        C, n = self.n_chains, self.n_draws
+        if n < 4:
+            return {}
+        land = self.landscape()
+        stride = -(-n // _SYMMETRY_DRAWS)
+        W = np.asarray(self.draws[:, ::stride], dtype=np.float64)
+        m = W.shape[1]
+        flat = W.reshape(-1, W.shape[2])
+        N = land.data.X.shape[0]
+        keep_points = np.unique(
+            np.linspace(0, N - 1, max(1, min(N, max_bytes // (8 * C * m * land.net.n_out)))).astype(int)
+        )
+        out = land.net.predict(flat, land.data.X[keep_points]).reshape(C, m, -1)
+        canon = geometry.canonical_form(land.net, flat).reshape(W.shape)
+        rows = {}
+        for name, x in (("outputs", out), ("canonical", canon)):
+            varying = np.ptp(x.reshape(-1, x.shape[2]), axis=0) > 0
+            if varying.any():
+                rows[name] = diagnose([x[:, :, varying]])
+        return rows
 
     def close(self) -> None:
         """Close the backend (for a writer: flush, close the file, release the lock)."""
