@@ -5,7 +5,7 @@ The public surface is listed in ``__all__``; ``tests/test_namespace.py`` locks i
 
 __version__ = "0.1.0"
 
-from . import convergence, critical, datasets, diagnostics, experiments, geometry, plot, symmetry
+from . import convergence, critical, datasets, diagnostics, experiments, geometry, interop, plot, symmetry
 from .convergence import Convergence
 from .data import Dataset
 from .landscape import Landscape
@@ -30,6 +30,7 @@ __all__ = [
     "experiments",
     "geometry",
     "gradient_flow",
+    "interop",
     "open_run",
     "open_train",
     "plot",

@@ -25,6 +25,7 @@ PUBLIC = {
     "experiments",
     "geometry",
     "gradient_flow",
+    "interop",
     "open_run",
     "open_train",
     "plot",
