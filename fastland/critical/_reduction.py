@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import symmetry
 from ..landscape import Landscape
-from ._solvers import _newton
+from ._solvers import _newton, _Solved
 
 _REDUCTION_TRIES = 4  # distinct narrower widths tried per point
 _REDUCTION_NEWTON = 50  # "newton" iterations on a narrow network
@@ -51,9 +51,9 @@ def _narrow_starts(land: Landscape, P: np.ndarray, idx) -> list[tuple[Landscape,
     return groups
 
 
-def _expanded(items: list, points: np.ndarray, converged: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+def _expanded(items: list, solved: _Solved) -> list[tuple[int, int, np.ndarray]]:
     """(point index, level, w*) for the narrow points that converged, mapped back to the wide network."""
-    return [(i, red.level, red.expand(points[k])) for k, (i, red) in enumerate(items) if converged[k]]
+    return [(i, red.level, red.expand(solved.points[k])) for k, (i, red) in enumerate(items) if solved.converged[k]]
 
 
 def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: float) -> list:
@@ -66,6 +66,5 @@ def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: flo
     """
     out = []
     for nl, items, starts in _narrow_starts(land, P, idx):
-        pts, _, _, _, _, _, conv, _ = _newton(nl, starts, gtol, _REDUCTION_NEWTON, safety)
-        out += _expanded(items, pts, conv)
+        out += _expanded(items, _newton(nl, starts, gtol, _REDUCTION_NEWTON, safety))
     return out

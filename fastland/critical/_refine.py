@@ -78,18 +78,18 @@ def _descending_candidates(land: Landscape, P: np.ndarray, gtol, safety: float) 
     """
     out = []
     for nl, items, starts in _narrow_starts(land, P, range(P.shape[0])):
-        pts, _, _, _, _, _, conv, _ = _newton(nl, starts, gtol, _REDUCTION_NEWTON, safety)
-        redo = ~conv
-        if conv.any():
+        rr = _newton(nl, starts, gtol, _REDUCTION_NEWTON, safety)
+        redo = ~rr.converged
+        if rr.converged.any():
             # a jump that descends wants minima: a strict saddle Newton found is a reason to
             # descend too, not a result
-            ok = np.flatnonzero(conv)
-            redo[ok[classify(nl, pts[ok]).label == "strict_saddle"]] = True
+            ok = np.flatnonzero(rr.converged)
+            redo[ok[classify(nl, rr.points[ok]).label == "strict_saddle"]] = True
         if redo.any():
             bad = np.flatnonzero(redo)
-            Pd, _, _, _, _, _, conv_d, _ = _lm(nl, starts[bad], gtol, _REDUCTION_DESCENT, safety)
-            pts[bad], conv[bad] = Pd, conv_d
-        out += _expanded(items, pts, conv)
+            rd = _lm(nl, starts[bad], gtol, _REDUCTION_DESCENT, safety)
+            rr.points[bad], rr.converged[bad] = rd.points, rd.converged
+        out += _expanded(items, rr)
     return out
 
 
@@ -271,11 +271,8 @@ def _refine(land, P, method, gtol, max_iter, polish, options, safety) -> RefineR
     if method in ("newton", "descent"):
         default = {"newton": 100, "descent": 150}[method]
         n_it = default if max_iter is None else check_int("max_iter", max_iter, 0)
-        if method == "newton":
-            P, L, gn, tol, ratio, iters, conv, status = _newton(land, P, gtol, n_it, safety)
-        else:
-            P, L, gn, tol, ratio, iters, conv, status = _lm(land, P, gtol, n_it, safety)
-        return RefineResult(P, L, gn, tol, ratio, iters, conv, status.astype(object), method)
+        r = (_newton if method == "newton" else _lm)(land, P, gtol, n_it, safety)
+        return _from_solver(r, r.iterations, method)
 
     n_it = 1000 if max_iter is None else check_int("max_iter", max_iter, 1)
     L0 = land.loss(P)
@@ -303,9 +300,24 @@ def _refine(land, P, method, gtol, max_iter, polish, options, safety) -> RefineR
         iters[i] = int(getattr(r, "nit", 0))
         status[i] = str(r.message)
     if polish:
-        P2, L, gn, tol, ratio, it2, conv, st2 = _newton(land, out, gtol, 100, safety)
-        return RefineResult(P2, L, gn, tol, ratio, iters + it2, conv, st2.astype(object), method)
+        r = _newton(land, out, gtol, 100, safety)
+        return _from_solver(r, iters + r.iterations, method)
     L, G = land.loss_and_grad(out)
     tol = _grad_tol(land, L, land.hessian(out), out, gtol, safety)
     ratio = _grad_ratio(G, tol)
     return RefineResult(out, L, np.abs(G).max(axis=1), tol, ratio, iters, ratio <= 1.0, status.astype(object), method)
+
+
+def _from_solver(r, iterations: np.ndarray, method: str) -> RefineResult:
+    """A :class:`RefineResult` from a solver's :class:`._solvers._Solved`, with ``iterations`` given."""
+    return RefineResult(
+        r.points,
+        r.loss,
+        r.grad_norm,
+        r.grad_tol,
+        r.grad_ratio,
+        iterations,
+        r.converged,
+        r.status.astype(object),
+        method,
+    )

@@ -7,12 +7,13 @@
   method "descent", which leaves saddles.
 
 Both work on a batch of points at once in the Jacobi-scaled eigenbasis (the
-package notes) and return (points, loss, grad_norm, grad_tol, grad_ratio,
-iterations, converged, status); :func:`~fastland.critical.refine` documents the
-algorithms.
+package notes) and return a :class:`_Solved`; :func:`~fastland.critical.refine`
+documents the algorithms.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,20 @@ from ._common import _eigh, _eps, _jacobi, _scaled
 from ._errors import _grad_ratio, _grad_tol
 
 
-def _newton(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float):
+class _Solved(NamedTuple):
+    """What :func:`_newton` and :func:`_lm` return for a batch of B points (fields as in ``RefineResult``)."""
+
+    points: np.ndarray  # (B, p)
+    loss: np.ndarray  # (B,)
+    grad_norm: np.ndarray  # (B,) infinity norm of the gradient
+    grad_tol: np.ndarray  # (B, p)
+    grad_ratio: np.ndarray  # (B,)
+    iterations: np.ndarray  # (B,) int
+    converged: np.ndarray  # (B,) bool: grad_ratio <= 1
+    status: np.ndarray  # (B,) object: "converged", "stalled", "max_iter" (or "non-finite" for _lm)
+
+
+def _newton(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float) -> _Solved:
     """Batched damped Newton on grad U = 0 with the exact Hessian (see :func:`refine`)."""
     P = P.copy()
     B, p = P.shape
@@ -96,10 +110,10 @@ def _newton(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float):
         active[rej[small]] = False
     ratio = _grad_ratio(G, tol)
     status[ratio <= 1.0] = "converged"
-    return P, L, np.abs(G).max(axis=1), tol, ratio, iters, ratio <= 1.0, status
+    return _Solved(P, L, np.abs(G).max(axis=1), tol, ratio, iters, ratio <= 1.0, status)
 
 
-def _lm(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float, mu0: float = 1e-3):
+def _lm(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float, mu0: float = 1e-3) -> _Solved:
     """Batched saddle-free Levenberg-Marquardt minimisation with the exact Hessian (see :func:`refine`)."""
     P = np.array(P, dtype=np.float64, copy=True)
     B, p = P.shape
@@ -172,4 +186,4 @@ def _lm(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float, mu0:
     ratio = _grad_ratio(G, tol)
     conv = ratio <= 1.0
     status[conv] = "converged"
-    return P, L, np.abs(G).max(axis=1), tol, ratio, iters, conv, status
+    return _Solved(P, L, np.abs(G).max(axis=1), tol, ratio, iters, conv, status)
