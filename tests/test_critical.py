@@ -360,7 +360,7 @@ def test_long_double_derivatives_match_the_kernels(net, wd):
     X = rng.normal(size=(37, net.n_in))
     land = fl.Landscape(net, fl.Dataset(X, rng.normal(size=(37, net.n_out))), weight_decay=wd)
     w = net.init(method="normal", seed=3)
-    loss, grad, H, g_err, loss_err = critical._ld_derivatives(land, w)
+    loss, grad, H, g_err, loss_err = critical._certify._ld_derivatives(land, w)
     scale = max(1.0, np.abs(land.hessian(w)).max())
     assert loss == pytest.approx(land.loss(w), rel=1e-13)
     assert_allclose(grad.astype(float), land.grad(w), rtol=0, atol=1e-13 * scale)
