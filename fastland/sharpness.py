@@ -261,6 +261,7 @@ def _lanczos(land: Landscape, P: np.ndarray, V0: np.ndarray, k: int):
 def sharpness(
     land: Landscape,
     points,
+    *,
     rho: float = 0.05,
     ascent_steps: int = 20,
     method: str = "auto",

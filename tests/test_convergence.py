@@ -78,7 +78,7 @@ def test_canonical_and_function_space_diagnostics_see_through_symmetric_copies(s
     land = fl.Landscape(seed001.net, seed001.data, weight_decay=0.1)
     net = land.net
     best = fl.train(land, net.init(4, seed=3), optimizer="adam", lr=0.02, steps=3000, progress=False)
-    ref = fl.critical.refine(land, best.params[np.argmin(best.loss)], "newton")
+    ref = fl.critical.refine(land, best.params[np.argmin(best.loss)], method="newton")
     assert ref.converged and fl.critical.classify(land, ref).label == "local_min"
     orbit = geometry.symmetry_orbit(net, ref.points)
     init = orbit[np.random.default_rng(0).choice(len(orbit), size=8, replace=False)]

@@ -209,8 +209,8 @@ def test_not_critical_and_margin_meaning(student_lands, ts):
     assert c.label == "not_critical"
     assert c.margin == pytest.approx(c.grad_ratio)
     assert c.grad_ratio == pytest.approx(np.max(np.abs(student_lands[4].grad(w)) / c.grad_tol))
-    # an explicit gtol that accepts the point, and the margin is that of the gradient
-    c2 = critical.classify(student_lands[4], w, gtol=10 * c.grad_norm)
+    # an explicit tol_grad that accepts the point, and the margin is that of the gradient
+    c2 = critical.classify(student_lands[4], w, tol_grad=10 * c.grad_norm)
     assert c2.label != "not_critical"
     assert c2.margin <= 10 + 1e-12
 
@@ -301,8 +301,8 @@ def test_refine_rejects_bad_input(student_lands, ts):
         critical.refine(student_lands[4], ts.teacher_params, method="adam")
     with pytest.raises(ValueError, match="points"):
         critical.refine(student_lands[4], [np.nan] * 12)
-    with pytest.raises(ValueError, match="gtol"):
-        critical.refine(student_lands[4], ts.teacher_params, gtol=-1.0)
+    with pytest.raises(ValueError, match="tol_grad"):
+        critical.refine(student_lands[4], ts.teacher_params, tol_grad=-1.0)
     with pytest.raises(ValueError, match="max_iter"):
         critical.refine(student_lands[4], ts.teacher_params, max_iter=-1)
     with pytest.raises(ValueError, match="options"):
@@ -334,12 +334,12 @@ def test_escape_from_a_saddle(student_lands, saddle):
 def test_eps_sweep_shows_the_transition(student_lands, saddle):
     # SLSQP (the seed's method) does not move from a tiny perturbation of a saddle,
     # and escapes from a large one
-    sw = critical.eps_sweep(student_lands[2], saddle, [1e-8, 1e-1], tries=3, method="slsqp", global_loss=0.0)
+    sw = critical.eps_sweep(student_lands[2], saddle, eps=[1e-8, 1e-1], tries=3, method="slsqp", global_loss=0.0)
     assert sw.loss.shape == (2, 3) and sw.points.shape == (2, 3, 6)
     assert sw.escaped().tolist() == [0.0, 1.0]
     assert np.all(sw.loss[1] < sw.start_loss)
     with pytest.raises(ValueError, match="eps"):
-        critical.eps_sweep(student_lands[2], saddle, [0.0, 1.0])
+        critical.eps_sweep(student_lands[2], saddle, eps=[0.0, 1.0])
     with pytest.raises(ValueError, match="point"):
         critical.escape(student_lands[2], np.stack([saddle, saddle]))
 
@@ -375,7 +375,7 @@ def test_hessian_lipschitz_bound_holds(net, wd):
     land = fl.Landscape(net, fl.Dataset(X, rng.normal(size=(23, net.n_out))), weight_decay=wd)
     w = net.init(method="normal", seed=5)
     for R in (1e-3, 0.1, 0.5):
-        rho = critical.hessian_lipschitz(land, w, R)
+        rho = critical.hessian_lipschitz(land, w, radius=R)
         D = rng.standard_normal((40, net.n_params))
         D *= (R * rng.uniform(0, 1, size=(40, 1)) ** (1 / net.n_params)) / np.linalg.norm(D, axis=1, keepdims=True)
         H = land.hessian(w + D)
@@ -465,7 +465,7 @@ def test_global_minimum_near_a_split_manifold_is_recognised(ts, student_lands):
     # loss of ~1e-28: not zero to rounding, and three eigenvalues are ~0 where the
     # symmetry tolerance sees no split neuron
     wide, P = _near_split(ts, [1e-2, 1e-3, 1e-4])
-    r = critical.refine(student_lands[5], P, "descent", max_iter=300)
+    r = critical.refine(student_lands[5], P, method="descent", max_iter=300)
     assert r.converged.all()
     W = r.points[:, :10].reshape(-1, 5, 2)
     spread = np.abs(W[:, 2] - W[:, 3]).max(axis=1)
@@ -489,9 +489,9 @@ def test_descent_with_reduction_reaches_the_manifold(ts, student_lands):
     # from copies 1e-2 apart, 5 descent steps do not converge; reduction jumps to the
     # exactly split teacher
     _, P = _near_split(ts, [1e-2, 3e-3], seed=1)
-    plain = critical.refine(student_lands[5], P, "descent", max_iter=5)
+    plain = critical.refine(student_lands[5], P, method="descent", max_iter=5)
     assert not plain.converged.any()
-    r = critical.refine(student_lands[5], P, "descent", max_iter=5, reduce=True)
+    r = critical.refine(student_lands[5], P, method="descent", max_iter=5, reduce=True)
     assert r.converged.all() and (r.status == "reduced").all()
     assert (r.loss <= plain.loss).all() and (r.loss < 1e-29).all()
     W = r.points[:, :10].reshape(-1, 5, 2)
@@ -499,7 +499,7 @@ def test_descent_with_reduction_reaches_the_manifold(ts, student_lands):
     c = critical.classify(student_lands[5], r.points, global_loss=0.0)
     assert (c.label == "global_min").all() and not c.reduced.any() and (c.level == 1).all()
     with pytest.raises(ValueError, match="reduce"):
-        critical.refine(student_lands[5], P, "descent", reduce="yes")
+        critical.refine(student_lands[5], P, method="descent", reduce="yes")
 
 
 @pytest.mark.parametrize("c", [1e-4, 1.0, 1e4])
@@ -511,7 +511,7 @@ def test_newton_finds_a_split_saddle_at_every_scale(ts, student_lands, width1_mi
     _, saddle = sym.split_neuron(ts.student(1), width1_min * [1, 1, c], 0, (0.3, 0.7))
     d = np.random.default_rng(2).standard_normal((3, 6))
     start = saddle + 1e-5 * d * np.r_[1, 1, 1, 1, c, c]
-    r = critical.refine(land, start, "newton")
+    r = critical.refine(land, start, method="newton")
     assert r.converged.all()
     k = critical.classify(land, r.points, global_loss=0.0)
     assert (k.label == "strict_saddle").all() and (k.level == 1).all() and (k.margin > 2).all()
@@ -519,7 +519,7 @@ def test_newton_finds_a_split_saddle_at_every_scale(ts, student_lands, width1_mi
     # drifting to its end, where the point is degenerate
     assert_allclose(r.points[:, 4] / (r.points[:, 4] + r.points[:, 5]), 0.3, atol=1e-3)
     assert_allclose(r.loss, c**2 * student_lands[1].loss(width1_min), rtol=1e-9)
-    down = critical.refine(land, start, "descent")
+    down = critical.refine(land, start, method="descent")
     assert (critical.classify(land, down.points, global_loss=0.0).label != "strict_saddle").all()
     assert (down.loss < r.loss).all()
 
@@ -550,9 +550,9 @@ def test_sliding_towards_a_level3_global_minimum_is_resolved_by_reduction(ts, st
     net, P = _level3(ts, [1e-2, 1e-3, 1e-4])
     land = student_lands[7]
     # descent alone is still sliding (copies ~1e-4 apart; the loss is quartic in the spread)
-    plain = critical.refine(land, P, "descent", max_iter=5)
+    plain = critical.refine(land, P, method="descent", max_iter=5)
     assert not plain.converged.any()
-    r = critical.refine(land, P, "descent", max_iter=5, reduce=True)
+    r = critical.refine(land, P, method="descent", max_iter=5, reduce=True)
     assert r.converged.all() and (r.status == "reduced").all() and (r.loss <= plain.loss).all()
     # independently: three exactly equal copies of teacher neuron 2, a dead neuron, and
     # the reduced point is the teacher (loss 0, matched weights)
@@ -576,10 +576,10 @@ def test_reduction_jump_descends_in_the_narrow_network_when_newton_cannot(ts, st
     land = student_lands[7]
     red = next(r for h in sym.merge_heights(net, P[0]) if (r := sym.reduce(land, P[0], tol=float(h))).width == 4)
     narrow = fl.Landscape(red.net, ts.data)
-    nr = critical.refine(narrow, red.point, "newton", max_iter=50)
+    nr = critical.refine(narrow, red.point, method="newton", max_iter=50)
     assert not nr.converged or critical.classify(narrow, nr).label == "strict_saddle"
-    plain = critical.refine(land, P, "descent", max_iter=5)
-    r = critical.refine(land, P, "descent", max_iter=5, reduce=True)
+    plain = critical.refine(land, P, method="descent", max_iter=5)
+    r = critical.refine(land, P, method="descent", max_iter=5, reduce=True)
     assert not plain.converged.any() and r.converged.all() and (r.status == "reduced").all()
     assert (r.loss < 1e-28).all()
     c = critical.classify(land, r.points, global_loss=0.0)

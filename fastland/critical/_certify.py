@@ -38,7 +38,7 @@ def _parts(net, w):
     return W, b, A, c
 
 
-def hessian_lipschitz(land: Landscape, point, radius: float) -> float:
+def hessian_lipschitz(land: Landscape, point, *, radius: float) -> float:
     """A bound on the Lipschitz constant of the Hessian on a ball around ``point``.
 
     Returns ``rho`` with ``|H(u) - H(v)|_2 <= rho |u - v|`` for all ``u, v`` within

@@ -54,7 +54,7 @@ class Classification:
     hessian_norm : ndarray, shape (B,)
         Largest absolute eigenvalue.
     grad_tol : ndarray, shape (B, p)
-        Per-component gradient tolerance (module notes, or ``gtol``).
+        Per-component gradient tolerance (module notes, or ``tol_grad``).
     grad_ratio : ndarray, shape (B,)
         ``max_k |g_k| / grad_tol_k``; critical when <= 1.
     eig_tol, loss_tol : ndarray, shape (B,)
@@ -174,7 +174,7 @@ def classify(
     *,
     global_loss: float | None = None,
     expected_null="auto",
-    gtol: float | None = None,
+    tol_grad: float | None = None,
     safety: float = SAFETY,
     return_vectors: bool = False,
     reduce: bool = True,
@@ -194,7 +194,7 @@ def classify(
         with :func:`fastland.symmetry.flat_directions` (duplicated, sign-flipped,
         zero or dead neurons; rescalings) with a tolerance derived from the
         step to the nearby critical point: ``safety * (|s| + eps)`` (relative).
-    gtol : float, optional
+    tol_grad : float, optional
         Absolute tolerance on every gradient component; default derived from
         the error model (module notes).
     safety : float, default 10
@@ -262,8 +262,8 @@ def classify(
     land = _check_land(land)
     P, single = _as_points(land, points)
     safety = _check_safety(safety)
-    if gtol is not None:
-        gtol = check_positive("gtol", gtol, allow_zero=True)
+    if tol_grad is not None:
+        tol_grad = check_positive("tol_grad", tol_grad, allow_zero=True)
     if not isinstance(return_vectors, (bool, np.bool_)):
         raise ValueError(f"return_vectors: expected True or False, got {return_vectors!r}")
     if not isinstance(reduce, (bool, np.bool_)):
@@ -281,7 +281,7 @@ def classify(
         lam, V = np.linalg.eigvalsh(H), None
     hn = np.abs(lam).max(axis=1)
     gmax = np.abs(G).max(axis=1)
-    err = _estimate_errors(land, P, L, G, H, gtol, safety)
+    err = _estimate_errors(land, P, L, G, H, tol_grad, safety)
     grad_tol, gratio, eig_tol, loss_tol, sym_tol = err.grad_tol, err.grad_ratio, err.eig_tol, err.loss_tol, err.sym_tol
     crit = gratio <= 1.0
     lam_eff = np.where(err.unresolved, 0.0, err.scaled_eigenvalues)  # unresolved eigenvalues count as zero
@@ -349,16 +349,16 @@ def classify(
         eigenvectors=V,
     )
     if reduce and len(land.net.hidden) == 1 and isinstance(expected_null, str) and expected_null == "auto":
-        _classify_by_reduction(land, res, global_loss, gtol, safety)
+        _classify_by_reduction(land, res, global_loss, tol_grad, safety)
     return _squeeze(res, single)
 
 
-def _classify_by_reduction(land: Landscape, res: Classification, global_loss, gtol, safety: float) -> None:
+def _classify_by_reduction(land: Landscape, res: Classification, global_loss, tol_grad, safety: float) -> None:
     """Step 6 of :func:`classify`, in place on the batched result ``res``."""
     idx = np.flatnonzero(res.label == "degenerate")
     if idx.size == 0:
         return
-    cands = _reduction_candidates(land, res.points, idx, gtol, safety)
+    cands = _reduction_candidates(land, res.points, idx, tol_grad, safety)
     cand_i = [i for i, _, _ in cands]
     cand_level = [lv for _, lv, _ in cands]
     cand_w = [w for _, _, w in cands]
@@ -367,7 +367,7 @@ def _classify_by_reduction(land: Landscape, res: Classification, global_loss, gt
     W0 = res.points[cand_i]
     Ws = np.array(cand_w)
     ci = np.array(cand_i)
-    star = classify(land, Ws, global_loss=global_loss, gtol=gtol, safety=safety, reduce=False)
+    star = classify(land, Ws, global_loss=global_loss, tol_grad=tol_grad, safety=safety, reduce=False)
     # the loss w has above w* must be explained by w's unresolved gradient along the way:
     # L(w) - L(w*) <= g . (w - w*) when the loss is convex on the segment, with each |g_k|
     # replaced by its tolerance when smaller (the computed g is rounding noise there)

@@ -24,10 +24,10 @@ from ..landscape import Landscape
 from ._common import _eigh, _eps, _jacobi, _scaled
 
 
-def _grad_tol(land: Landscape, loss, H: np.ndarray, P: np.ndarray, gtol, safety: float) -> np.ndarray:
-    """Per-component gradient tolerance (B, p): ``gtol``, or the rounding floor times ``safety``."""
-    if gtol is not None:
-        return np.full(P.shape, float(gtol))
+def _grad_tol(land: Landscape, loss, H: np.ndarray, P: np.ndarray, tol_grad, safety: float) -> np.ndarray:
+    """Per-component gradient tolerance (B, p): ``tol_grad``, or the rounding floor times ``safety``."""
+    if tol_grad is not None:
+        return np.full(P.shape, float(tol_grad))
     hw = np.einsum("bij,bj->bi", np.abs(H), np.abs(P))  # |H| |w|: the effect of rounding w
     diag = np.abs(np.einsum("bii->bi", H))
     sums = np.sqrt(land.n_params * np.abs(loss)[:, None] * diag)  # rounding of the data sums
@@ -63,11 +63,13 @@ class _Errors(NamedTuple):
     step_norm: np.ndarray  # (B,) length of the resolved Newton step to the nearby critical point
 
 
-def _estimate_errors(land: Landscape, P: np.ndarray, L: np.ndarray, G: np.ndarray, H: np.ndarray, gtol, safety: float):
+def _estimate_errors(
+    land: Landscape, P: np.ndarray, L: np.ndarray, G: np.ndarray, H: np.ndarray, tol_grad, safety: float
+):
     """The :class:`_Errors` at points ``P`` with loss ``L``, gradient ``G`` and Hessian ``H`` (package notes)."""
     B, p = P.shape
     eps = _eps(land)
-    grad_tol = _grad_tol(land, L, H, P, gtol, safety)
+    grad_tol = _grad_tol(land, L, H, P, tol_grad, safety)
     gratio = _grad_ratio(G, grad_tol)
     noise = _hessian_noise(land, P, H)
     # decisions use the Jacobi-scaled Hessian S = D H D (same inertia, by Sylvester's law);

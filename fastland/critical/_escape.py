@@ -66,10 +66,10 @@ def _directions(rng: np.random.Generator, n: int, p: int) -> np.ndarray:
 def escape(
     land: Landscape,
     point,
+    *,
     eps: float = 0.1,
     max_tries: int = 20,
     seed: int = 0,
-    *,
     method: str = "trust-exact",
     polish: bool = True,
     global_loss: float | None = None,
@@ -144,7 +144,7 @@ def escape(
     dirs = _directions(np.random.default_rng(seed), max_tries, p)
     pts, index = [], None
     for t in range(max_tries):
-        r = refine(land, w0 + eps * dirs[t], method, polish=polish, options=options, safety=safety)
+        r = refine(land, w0 + eps * dirs[t], method=method, polish=polish, options=options, safety=safety)
         c = classify(land, r.points, **ckw)
         pts.append(r.points)
         if c.label in _MINIMA:
@@ -203,10 +203,10 @@ class EpsSweep:
 def eps_sweep(
     land: Landscape,
     point,
+    *,
     eps,
     tries: int = 8,
     seed: int = 0,
-    *,
     method: str = "trust-exact",
     polish: bool = True,
     global_loss: float | None = None,
@@ -250,7 +250,7 @@ def eps_sweep(
     p = land.n_params
     dirs = _directions(np.random.default_rng(seed), tries, p)
     starts = (w0[None, None, :] + e[:, None, None] * dirs[None, :, :]).reshape(-1, p)
-    r = refine(land, starts, method, polish=polish, options=options, safety=safety)
+    r = refine(land, starts, method=method, polish=polish, options=options, safety=safety)
     c = classify(land, r.points, global_loss=global_loss, expected_null=expected_null, safety=safety)
     E = e.size
     return EpsSweep(

@@ -56,7 +56,7 @@ def _expanded(items: list, solved: _Solved) -> list[tuple[int, int, np.ndarray]]
     return [(i, red.level, red.expand(solved.points[k])) for k, (i, red) in enumerate(items) if solved.converged[k]]
 
 
-def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: float) -> list:
+def _reduction_candidates(land: Landscape, P: np.ndarray, idx, tol_grad, safety: float) -> list:
     """Exactly symmetric critical points near ``P[idx]``, found by reduction.
 
     The narrow points of :func:`_narrow_starts` are refined with "newton"
@@ -66,5 +66,5 @@ def _reduction_candidates(land: Landscape, P: np.ndarray, idx, gtol, safety: flo
     """
     out = []
     for nl, items, starts in _narrow_starts(land, P, idx):
-        out += _expanded(items, _newton(nl, starts, gtol, _REDUCTION_NEWTON, safety))
+        out += _expanded(items, _newton(nl, starts, tol_grad, _REDUCTION_NEWTON, safety))
     return out

@@ -42,7 +42,7 @@ class RefineResult:
     grad_norm : ndarray, shape (B,)
         Infinity norm of the gradient at ``points``.
     grad_tol : ndarray, shape (B, p)
-        Per-component gradient tolerance (see the module notes, or ``gtol``).
+        Per-component gradient tolerance (see the module notes, or ``tol_grad``).
     grad_ratio : ndarray, shape (B,)
         ``max_k |g_k| / grad_tol_k``.
     iterations : ndarray of int, shape (B,)
@@ -68,7 +68,7 @@ class RefineResult:
     method: str
 
 
-def _descending_candidates(land: Landscape, P: np.ndarray, gtol, safety: float) -> list:
+def _descending_candidates(land: Landscape, P: np.ndarray, tol_grad, safety: float) -> list:
     """Exactly symmetric critical points near every point of ``P``, preferring minima.
 
     As :func:`._reduction._reduction_candidates`, except that narrow points
@@ -78,7 +78,7 @@ def _descending_candidates(land: Landscape, P: np.ndarray, gtol, safety: float) 
     """
     out = []
     for nl, items, starts in _narrow_starts(land, P, range(P.shape[0])):
-        rr = _newton(nl, starts, gtol, _REDUCTION_NEWTON, safety)
+        rr = _newton(nl, starts, tol_grad, _REDUCTION_NEWTON, safety)
         redo = ~rr.converged
         if rr.converged.any():
             # a jump that descends wants minima: a strict saddle Newton found is a reason to
@@ -87,26 +87,26 @@ def _descending_candidates(land: Landscape, P: np.ndarray, gtol, safety: float) 
             redo[ok[classify(nl, rr.points[ok]).label == "strict_saddle"]] = True
         if redo.any():
             bad = np.flatnonzero(redo)
-            rd = _lm(nl, starts[bad], gtol, _REDUCTION_DESCENT, safety)
+            rd = _lm(nl, starts[bad], tol_grad, _REDUCTION_DESCENT, safety)
             rr.points[bad], rr.converged[bad] = rd.points, rd.converged
         out += _expanded(items, rr)
     return out
 
 
-def _reduction_jump(land: Landscape, P, L, tol_loss_factor: float, gtol, safety: float):
+def _reduction_jump(land: Landscape, P, L, tol_loss_factor: float, tol_grad, safety: float):
     """For each point, the lowest exactly symmetric critical point reachable by reduction.
 
     Candidates from :func:`_descending_candidates`; a candidate is taken when it
     is critical in ``land`` and its loss is not above the point's (within
     ``tol_loss_factor * eps * |U|``). Returns (index, new point) pairs.
     """
-    cands = _descending_candidates(land, P, gtol, safety)
+    cands = _descending_candidates(land, P, tol_grad, safety)
     if not cands:
         return []
     eps = _eps(land)
     W = np.array([w for _, _, w in cands])
     Lw, Gw = land.loss_and_grad(W)
-    ratio = _grad_ratio(Gw, _grad_tol(land, Lw, land.hessian(W), W, gtol, safety))
+    ratio = _grad_ratio(Gw, _grad_tol(land, Lw, land.hessian(W), W, tol_grad, safety))
     best: dict[int, tuple[float, np.ndarray]] = {}
     for k, (i, _, w) in enumerate(cands):
         if ratio[k] <= 1.0 and Lw[k] <= L[i] + tol_loss_factor * eps * abs(L[i]):
@@ -118,9 +118,9 @@ def _reduction_jump(land: Landscape, P, L, tol_loss_factor: float, gtol, safety:
 def refine(
     land: Landscape,
     points,
-    method: str = "newton",
     *,
-    gtol: float | None = None,
+    method: str = "newton",
+    tol_grad: float | None = None,
     max_iter: int | None = None,
     polish: bool = False,
     options: dict | None = None,
@@ -149,7 +149,7 @@ def refine(
         The SciPy methods minimise ``U`` with :func:`scipy.optimize.minimize`
         (trust-exact with the exact Hessian; "slsqp" is the seed's choice), one
         point after another, and so move away from saddles.
-    gtol : float, optional
+    tol_grad : float, optional
         Absolute tolerance on every gradient component. Default: per point and
         component, ``safety`` times the gradient's rounding floor (see the
         module notes); 1e-15 to 1e-13 for seed 004's students.
@@ -230,7 +230,7 @@ def refine(
     --------
     >>> import fastland as fl
     >>> from fastland import critical
-    >>> ts = fl.datasets.teacher_student(step=1.0)
+    >>> ts = fl.datasets.teacher_student(spacing=1.0)
     >>> land = fl.Landscape(ts.teacher, ts.data)
     >>> res = critical.refine(land, ts.teacher_params + 1e-3)
     >>> bool(res.converged), res.grad_norm < 1e-13
@@ -239,8 +239,8 @@ def refine(
     land = _check_land(land)
     check_choice("method", method, _METHODS)
     P, single = _as_points(land, points)
-    if gtol is not None:
-        gtol = check_positive("gtol", gtol, allow_zero=True)
+    if tol_grad is not None:
+        tol_grad = check_positive("tol_grad", tol_grad, allow_zero=True)
     safety = _check_safety(safety)
     if not isinstance(polish, (bool, np.bool_)):
         raise ValueError(f"polish: expected True or False, got {polish!r}")
@@ -250,16 +250,16 @@ def refine(
         raise ValueError(f"reduce: expected True or False, got {reduce!r}")
     if reduce and len(land.net.hidden) != 1:
         raise ValueError(f"reduce: needs a network with one hidden layer, got {land.net!r}")
-    res = _refine(land, P, method, gtol, max_iter, polish, options, safety)
+    res = _refine(land, P, method, tol_grad, max_iter, polish, options, safety)
     if reduce:
         todo = np.flatnonzero(~res.converged)
         if todo.size:
-            for i, w in _reduction_jump(land, res.points[todo], res.loss[todo], 4.0, gtol, safety):
+            for i, w in _reduction_jump(land, res.points[todo], res.loss[todo], 4.0, tol_grad, safety):
                 j = todo[i]
                 res.points[j] = w
                 res.status[j] = "reduced"
             Lr, Gr = land.loss_and_grad(res.points[todo])
-            tr = _grad_tol(land, Lr, land.hessian(res.points[todo]), res.points[todo], gtol, safety)
+            tr = _grad_tol(land, Lr, land.hessian(res.points[todo]), res.points[todo], tol_grad, safety)
             res.loss[todo], res.grad_norm[todo], res.grad_tol[todo] = Lr, np.abs(Gr).max(axis=1), tr
             res.grad_ratio[todo] = _grad_ratio(Gr, tr)
             res.converged[todo] = res.grad_ratio[todo] <= 1.0
@@ -267,17 +267,17 @@ def refine(
     return _squeeze(res, single)
 
 
-def _refine(land, P, method, gtol, max_iter, polish, options, safety) -> RefineResult:
+def _refine(land, P, method, tol_grad, max_iter, polish, options, safety) -> RefineResult:
     if method in ("newton", "descent"):
         default = {"newton": 100, "descent": 150}[method]
         n_it = default if max_iter is None else check_int("max_iter", max_iter, 0)
-        r = (_newton if method == "newton" else _lm)(land, P, gtol, n_it, safety)
+        r = (_newton if method == "newton" else _lm)(land, P, tol_grad, n_it, safety)
         return _from_solver(r, r.iterations, method)
 
     n_it = 1000 if max_iter is None else check_int("max_iter", max_iter, 1)
     L0 = land.loss(P)
     # SciPy's tests are on a norm: ask for the smallest positive component tolerance
-    tol0 = _grad_tol(land, L0, land.hessian(P), P, gtol, safety)
+    tol0 = _grad_tol(land, L0, land.hessian(P), P, tol_grad, safety)
     target = np.where(tol0 > 0, tol0, np.inf).min(axis=1)
     target[~np.isfinite(target)] = 0.0
     out = np.empty_like(P)
@@ -300,10 +300,10 @@ def _refine(land, P, method, gtol, max_iter, polish, options, safety) -> RefineR
         iters[i] = int(getattr(r, "nit", 0))
         status[i] = str(r.message)
     if polish:
-        r = _newton(land, out, gtol, 100, safety)
+        r = _newton(land, out, tol_grad, 100, safety)
         return _from_solver(r, iters + r.iterations, method)
     L, G = land.loss_and_grad(out)
-    tol = _grad_tol(land, L, land.hessian(out), out, gtol, safety)
+    tol = _grad_tol(land, L, land.hessian(out), out, tol_grad, safety)
     ratio = _grad_ratio(G, tol)
     return RefineResult(out, L, np.abs(G).max(axis=1), tol, ratio, iters, ratio <= 1.0, status.astype(object), method)
 

@@ -35,7 +35,7 @@ class _Solved(NamedTuple):
     status: np.ndarray  # (B,) object: "converged", "stalled", "max_iter" (or "non-finite" for _lm)
 
 
-def _newton(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float) -> _Solved:
+def _newton(land: Landscape, P: np.ndarray, tol_grad, max_iter: int, safety: float) -> _Solved:
     """Batched damped Newton on grad U = 0 with the exact Hessian (see :func:`refine`)."""
     P = P.copy()
     B, p = P.shape
@@ -58,7 +58,7 @@ def _newton(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float) 
             D[idx] = _jacobi(H)
             lam[idx], V[idx] = _eigh(_scaled(H, D[idx]))
             hn[idx] = np.abs(lam[idx]).max(axis=1)
-            tol[idx] = _grad_tol(land, L[idx], H, P[idx], gtol, safety)
+            tol[idx] = _grad_tol(land, L[idx], H, P[idx], tol_grad, safety)
             need[idx] = False
         a = np.flatnonzero(active)
         # aim below the tolerance: one more Newton step is cheap and usually reaches the
@@ -113,7 +113,7 @@ def _newton(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float) 
     return _Solved(P, L, np.abs(G).max(axis=1), tol, ratio, iters, ratio <= 1.0, status)
 
 
-def _lm(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float, mu0: float = 1e-3) -> _Solved:
+def _lm(land: Landscape, P: np.ndarray, tol_grad, max_iter: int, safety: float, mu0: float = 1e-3) -> _Solved:
     """Batched saddle-free Levenberg-Marquardt minimisation with the exact Hessian (see :func:`refine`)."""
     P = np.array(P, dtype=np.float64, copy=True)
     B, p = P.shape
@@ -135,7 +135,7 @@ def _lm(land: Landscape, P: np.ndarray, gtol, max_iter: int, safety: float, mu0:
         H = land.hessian(P[idx])
         D[idx] = _jacobi(H)
         lam[idx], V[idx] = _eigh(_scaled(H, D[idx]))
-        tol[idx] = _grad_tol(land, L[idx], H, P[idx], gtol, safety)
+        tol[idx] = _grad_tol(land, L[idx], H, P[idx], tol_grad, safety)
         need[idx] = False
 
     for _ in range(max_iter + 1):
