@@ -1362,6 +1362,8 @@ def series(
     title: str | None = None,
     logx: bool = False,
     *,
+    pairs: bool = False,
+    reference: Mapping | None = None,
     overwrite: bool = False,
 ):
     """Plot lines, one per labelled series (a generic plot for experiment reports).
@@ -1382,6 +1384,11 @@ def series(
         Save the figure there (PNG, 120 dpi).
     title : str, optional
         Default "<ylabel> vs <xlabel>".
+    pairs : bool, default False
+        The series come in pairs, such as (measured, predicted): each pair gets
+        one colour, the first drawn as dots, the second as a dashed line.
+    reference : dict of str -> array_like, shape (n,), optional
+        Reference lines (a bound, a baseline), drawn grey and dotted.
     overwrite : bool, default False
         Replace an existing file at ``path``; without it an existing file raises
         FileExistsError and is left untouched.
@@ -1394,28 +1401,28 @@ def series(
     ------
     ValueError
         If ``x`` is not finite and 1-D, ``ys`` is empty, a series has the wrong
-        length, or a label is not a string.
+        length, a label is not a string, or ``pairs`` is asked for an odd number
+        of series.
     """
     xv = _vector("x", x)
-    ys = _check_mapping("ys", ys)
     for name, lab in (("xlabel", xlabel), ("ylabel", ylabel)):
         if not isinstance(lab, str):
             raise ValueError(f"{name}: expected a str, got {type(lab).__name__}")
-    lines = {}
-    for k, y in ys.items():
-        try:
-            yv = np.asarray(y, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError(f"ys[{k!r}]: expected a numeric array") from None
-        if yv.shape != xv.shape:
-            raise ValueError(f"ys[{k!r}]: expected shape {xv.shape} to match x, got {yv.shape}")
-        if np.any(np.isinf(yv)):
-            raise ValueError(f"ys[{k!r}]: expected finite values or NaN (gaps), found inf")
-        lines[str(k)] = yv
+    lines = _series_values("ys", _check_mapping("ys", ys), xv.shape)
+    refs = _series_values("reference", _check_mapping("reference", reference), xv.shape) if reference else {}
+    if pairs and len(lines) % 2:
+        raise ValueError(f"ys: pairs=True expects an even number of series, got {len(lines)}")
     fig, ax = _single(ax, path, (6.0, 4.2))
     style = "o-" if xv.size <= 30 else "-"
     for i, (k, yv) in enumerate(lines.items()):
-        ax.plot(xv, yv, style, color=f"C{i % 10}", ms=4, label=k)
+        if not pairs:
+            ax.plot(xv, yv, style, color=f"C{i % 10}", ms=4, label=k)
+        elif i % 2:
+            ax.plot(xv, yv, "--", color=f"C{i // 2 % 10}", label=k)
+        else:
+            ax.plot(xv, yv, "o", color=f"C{i // 2 % 10}", ms=5, label=k)
+    for k, yv in refs.items():
+        ax.plot(xv, yv, ":", color="0.4", label=k)
     if logy:
         ax.set_yscale("log")
     if logx:
@@ -1425,3 +1432,19 @@ def series(
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{ylabel} vs {xlabel}")
     return _finish(fig, path, overwrite)
+
+
+def _series_values(name: str, ys: Mapping, shape: tuple) -> dict[str, np.ndarray]:
+    """The series of ``ys`` as float arrays of ``shape`` (NaN allowed: gaps; inf refused)."""
+    lines = {}
+    for k, y in ys.items():
+        try:
+            yv = np.asarray(y, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}[{k!r}]: expected a numeric array") from None
+        if yv.shape != shape:
+            raise ValueError(f"{name}[{k!r}]: expected shape {shape} to match x, got {yv.shape}")
+        if np.any(np.isinf(yv)):
+            raise ValueError(f"{name}[{k!r}]: expected finite values or NaN (gaps), found inf")
+        lines[str(k)] = yv
+    return lines

@@ -62,7 +62,7 @@ EXPERIMENTS = {
         "lr_sweep",
         dict(lrs=(0.1, 0.4), runs=2, steps=100, fine_steps=20, figures=True, **QUIET),
         ("train",),
-        ("lr_sweep.h5", "lr_sweep.json", "lr_sweep.md", "lr_sweep_sharpness.png", "lr_sweep_loss.png"),
+        ("lr_sweep.h5", "lr_sweep.json", "report.md", "lr_sweep_sharpness.png", "lr_sweep_loss.png"),
     ),
     "precision": (
         "precision",
@@ -71,7 +71,7 @@ EXPERIMENTS = {
         (
             "precision.h5",
             "precision.json",
-            "precision.md",
+            "report.md",
             "precision_stalled.png",
             "precision_loss.png",
             "precision_spread.png",
