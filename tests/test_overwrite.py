@@ -56,7 +56,7 @@ EXPERIMENTS = {
         "deep_linear",
         dict(depths=(1,), weight_decay=(0.05, 3.0), runs=2, steps=100, n=12, figures=True, **QUIET),
         ("train",),
-        ("deep_linear.h5", "deep_linear.json", "deep_linear.md", "deep_linear_loss.png", "deep_linear_zero.png"),
+        ("deep_linear.h5", "deep_linear.json", "report.md", "deep_linear_loss.png", "deep_linear_zero.png"),
     ),
     "lr_sweep": (
         "lr_sweep",
