@@ -88,7 +88,8 @@ def test_fields_and_closed_forms(tiny):
         assert np.all((c.ks >= 0) & (c.ks <= 1))
     assert r.directional_temperatures.shape == (p,)
     assert isinstance(r.sgd_matches, bool) and isinstance(r.langevin_matches, bool)
-    assert isinstance(r.verdict, str) and "exp(-U/T)" in r.verdict
+    assert r.verdict_label in LangevinResult.VERDICT_LABELS and (r.verdict_label == "holds") == r.sgd_matches
+    assert r.assess().check("sgd_ks").passed == r.sgd_matches and r.assess().check("sgd_ks").threshold == 3.0
     d = json.loads(json.dumps(r.to_dict()))
     assert d["temperature"] == r.temperature and d["n_samples"]["sgd"] == k
     assert r.table().startswith("| param") and r.table() in r.report() and r.verdict in r.report()
