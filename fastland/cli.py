@@ -114,7 +114,7 @@ REPRODUCE = {
         "fastland.experiments.slingshot",
         "slingshot",
         "Slingshot maneuver (seed 000)",
-        dict(seeds=200, factors=(0.05, 0.1, 0.2, 0.3, 0.5, 0.8)),
+        dict(runs=200, factors=(0.05, 0.1, 0.2, 0.3, 0.5, 0.8)),
     ),
     "degeneracy": (
         "fastland.experiments.degeneracy",

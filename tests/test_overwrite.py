@@ -39,7 +39,7 @@ EXPERIMENTS = {
     "slingshot": (
         "slingshot",
         dict(
-            seeds=4,
+            runs=4,
             n=24,
             hidden=(6,),
             overfit_epochs=60,
