@@ -34,9 +34,13 @@ def test_rotation_tiny_returns_every_field(tmp_path):
             back = run.landscape().data.rotate(-a.angle).X
             np.testing.assert_allclose(back, fl.datasets.random_labels(n=10, seed=0).X, atol=1e-12)
     assert set(res.plane_angles_raw) == {"90"} and set(res.loss_ks_pvalue) == {"90"}
-    assert res.verdict.split(":")[0] in {"No change", "Changed", "Inconclusive"}
+    v = res.assess()
+    assert v.label == res.verdict_label and v.label in {"no_change", "changed", "inconclusive"}
+    if v.label == "no_change":  # the rule: every comparison within its noise
+        assert all(v.check(n).passed for n in ("explained_spread", "loss_ks_pvalue_min", "energy_distance_max"))
     saved = json.loads((tmp_path / "rotation.json").read_text())
     assert saved["verdict"] == res.verdict and len(saved["angles"]) == 2
+    assert saved["verdict_label"] == v.label and saved["settings"]["chains"] == 4
 
 
 def test_aligned_draws_have_the_same_loss():
