@@ -48,8 +48,9 @@ def tiny(tmp_path_factory):
     pytest.importorskip("matplotlib")
     out = tmp_path_factory.mktemp("ts")
     res = teacher_student(
-        widths=(4, 5), runs=8, steps=30, refine_iter=30, eps=(1e-2, 0.3), sweep_tries=2, out_dir=out, seed=3, **QUIET
-    )
+        widths=(4, 5), runs=8, steps=30, refine_iter=30, eps=(1e-2, 0.3), sweep_tries=2, out_dir=out, seed=3,
+        figures=True, **QUIET,
+    )  # fmt: skip
     return res, out
 
 
@@ -89,8 +90,12 @@ def test_tiny_run_returns_every_documented_field(tiny):
             assert sweep.loss.shape == (2, 2) and sweep.label.shape == (2, 2)
     assert "global" in res.table() and "G(4,m)" in res.table()
     assert "G(m-l,m)" in res.level_table() and res.level_table() in str(res)
-    assert res.verdict.startswith("Students trained with adam")
-    assert "m=5:" in res.verdict and "G(4,5) = 240" in res.verdict
+    v = res.assess()
+    unclassified = sum(w.outcome_counts["not_converged"] + w.outcome_counts["diverged"] for w in res.widths)
+    assert v.check("classified").value == 16 - unclassified and v.check("classified").threshold == 16
+    assert v.label == ("classified" if unclassified == 0 else "partly_classified")
+    assert v.settings["optimizer"] == "adam" and v.settings["match_tol"] == 1e-4
+    assert any(line.startswith("m=5, 8 runs") and "G(4,5) = 240" in line for line in v.evidence)
     assert set(res.seconds) >= {"training", "refinement", "classification", "total"}
 
 
@@ -130,7 +135,8 @@ def test_tiny_run_writes_its_files(tiny):
             for k in range(len(w.sweeps)):
                 assert g[f"eps_sweep_{k}/label"].dtype.kind == "S"
     saved = json.loads((out / "summary.json").read_text())
-    assert saved["verdict"] == res.verdict
+    assert saved["verdict"] == res.verdict and saved["verdict_label"] == res.verdict_label
+    assert (out / "report.md").read_text() == res.report()
     assert [s["outcome_counts"] for s in saved["widths"]] == [w.outcome_counts for w in res.widths]
 
 
@@ -230,7 +236,7 @@ def test_cli_teacher_student(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "G(4,m)" in printed and "training" in printed
-    assert {p.name for p in out.iterdir()} == {"teacher_student.h5", "summary.json"}
+    assert {p.name for p in out.iterdir()} == {"teacher_student.h5", "summary.json", "report.md"}
     with pytest.raises(SystemExit):  # refuses a non-empty folder
         cli.main(["teacher-student", "--widths", "4", "--runs", "3", "--out", str(out), "--no-figures"])
 
