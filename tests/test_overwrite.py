@@ -98,6 +98,7 @@ EXPERIMENTS = {
             "rotation_0.h5",
             "rotation_90.h5",
             "rotation.json",
+            "report.md",
             "datasets.png",
             "minima_maps.png",
             "loss_0.png",
@@ -122,6 +123,7 @@ EXPERIMENTS = {
         (
             "teacher_student.h5",
             "summary.json",
+            "report.md",
             "class_counts.png",
             "eigenvalue_vs_loss_m4.png",
             "neurons_m4.png",
@@ -278,7 +280,7 @@ def test_sample_command_refuses_an_existing_file_and_overwrite_replaces_it(tmp_p
 
 
 def test_reproduce_overwrite_writes_into_a_used_folder(monkeypatch, tmp_path, capsys):
-    # rotation at a tiny size: the command writes report.md itself (rotation has no report())
+    # rotation at a tiny size: the experiment writes report.md (ExperimentResult.write)
     monkeypatch.setitem(cli._SMALL, "rotation", dict(chains=4, draws=60, thin=2, warmup=40, max_points=200))
     out = tmp_path / "rot"
     out.mkdir()
