@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
+from .._docs import fill_doc
 from .._outputs import write_text
 from .._validate import check_bool, check_int
 from ._files import claim_outputs, result_file
@@ -134,10 +135,7 @@ class Verdict:
 
     def check(self, name: str) -> Check:
         """The check called ``name`` (KeyError if there is none)."""
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(f"no check {name!r}; the checks are {[c.name for c in self.checks]}")
+        return pick(self.checks, "name", name, "check")
 
     def text(self) -> str:
         """The headline, then one block per kind of line (Markdown lists; readable as plain text)."""
@@ -357,6 +355,15 @@ class ExperimentResult:
         self.write(out, overwrite)
 
 
+def pick(items, attr: str, key, what: str, same=None):
+    """The item whose ``attr`` equals ``key`` (``same(value, key)`` when given); KeyError naming the choices."""
+    for item in items:
+        value = getattr(item, attr)
+        if same(value, key) if same is not None else value == key:
+            return item
+    raise KeyError(f"{what} {key!r} was not part of this experiment (there are {[getattr(i, attr) for i in items]})")
+
+
 def check_seed(seed) -> int:
     """The protocol's ``seed``: an int >= 0."""
     return check_int("seed", seed, 0)
@@ -425,13 +432,7 @@ def protocol_doc(result_cls: type, seed: str = "", files: str = "") -> Callable:
     fill = {"seed": f" {seed}" if seed else "", "files": files + own, "json": result_cls.JSON_FILE}
     lines = []
     for head, text in _PROTOCOL_DOC:
-        lines += [head, *textwrap.wrap(text.format(**fill), width=76, initial_indent="    ", subsequent_indent="    ")]
+        body = textwrap.wrap(text.format(**fill), 72, break_on_hyphens=False)
+        lines += [head, *("    " + b for b in body)]
 
-    def decorate(func):
-        doc = func.__doc__
-        marker = next(line for line in doc.splitlines() if line.strip() == "{protocol}")
-        indent = marker[: len(marker) - len(marker.lstrip())]
-        func.__doc__ = doc.replace(marker, textwrap.indent("\n".join(lines), indent))
-        return func
-
-    return decorate
+    return lambda func: fill_doc(func, "protocol", "\n".join(lines))
