@@ -93,13 +93,24 @@ from ..landscape import Landscape
 from ..model import MLP
 from ..train import train
 from ._files import save_series
-from ._result import Check, ExperimentResult, Section, Verdict, check_seed, protocol_doc, say
+from ._result import Check, ExperimentResult, Section, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["DeepLinearResult", "deep_linear", "hessian_at_zero", "theory_minimum"]
 
 FORMAT_VERSION = 1
 _FIGURES = ("deep_linear_loss.png", "deep_linear_zero.png")
 _ZERO = 1e-6
+#: the per-weight-decay numbers of a DepthResult (besides m_found, m_theory, the booleans and final_loss)
+_COLUMNS = (
+    "loss_found",
+    "loss_theory",
+    "m_error",
+    "share_global",
+    "share_zero",
+    "zero_min_eig",
+    "zero_min_eig_theory",
+    "zero_hessian_error",
+)
 
 
 # --------------------------------------------------------------------------- theory
@@ -355,10 +366,7 @@ class DeepLinearResult(ExperimentResult):
     VERDICT_LABELS = ("confirmed", "not_shown", "mismatch")
 
     def __getitem__(self, depth: int) -> DepthResult:
-        for d in self.depths:
-            if d.depth == depth:
-                return d
-        raise KeyError(depth)
+        return pick(self.depths, "depth", depth, "depth")
 
     def table(self) -> str:
         """A markdown table: one row per depth and weight decay."""
@@ -391,9 +399,7 @@ class DeepLinearResult(ExperimentResult):
         return [Section("", f"Weight decay from which w = 0 is the global minimum (theory): {thr}.")]
 
     def _summary(self) -> dict:
-        arrays = ("loss_found", "loss_theory", "m_found", "m_theory", "m_error", "share_global", "share_zero")
-        arrays += ("zero_min_eig", "zero_min_eig_theory", "zero_hessian_error", "zero_is_local_min")
-        arrays += ("zero_is_global", "final_loss")
+        arrays = (*_COLUMNS, "m_found", "m_theory", "zero_is_local_min", "zero_is_global", "final_loss")
         return {
             "weight_decay": self.weight_decay,
             "loss_at_zero": self.loss_at_zero,
@@ -623,19 +629,7 @@ def deep_linear(
         rng = np.random.default_rng([seed, D])
         starts = rng.standard_normal((runs, p)) * scales[:, None]
         k = wds.size
-        cols = {
-            name: np.full(k, np.nan)
-            for name in (
-                "loss_found",
-                "loss_theory",
-                "m_error",
-                "share_global",
-                "share_zero",
-                "zero_min_eig",
-                "zero_min_eig_theory",
-                "zero_hessian_error",
-            )
-        }
+        cols = {name: np.full(k, np.nan) for name in _COLUMNS}
         m_found = np.full((k, data.dim), np.nan)
         m_theory = np.zeros((k, data.dim))
         zlm = np.zeros(k, dtype=bool)
@@ -706,19 +700,7 @@ def _fill_h5(f, result: DeepLinearResult, data: Dataset) -> None:
         g = f.create_group(f"depth_{d.depth}")
         g.attrs["depth"] = d.depth
         g.attrs["threshold"] = d.threshold
-        for name in (
-            "loss_found",
-            "loss_theory",
-            "m_found",
-            "m_theory",
-            "m_error",
-            "share_global",
-            "share_zero",
-            "zero_min_eig",
-            "zero_min_eig_theory",
-            "zero_hessian_error",
-            "final_loss",
-        ):
+        for name in (*_COLUMNS, "m_found", "m_theory", "final_loss"):
             g.create_dataset(name, data=getattr(d, name))
         for name in ("zero_is_local_min", "zero_is_global"):
             g.create_dataset(name, data=getattr(d, name).astype(np.int8))

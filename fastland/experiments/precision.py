@@ -62,7 +62,7 @@ from ..landscape import Landscape
 from ..model import MLP
 from ..train import _precision, round_precision, train
 from ._files import save_series
-from ._result import Check, ExperimentResult, Verdict, check_seed, protocol_doc, say
+from ._result import Check, ExperimentResult, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["PrecisionResult", "precision"]
 
@@ -134,6 +134,12 @@ class DtypeResult:
     spread_spearman: float
     spread_ratio: float
 
+    @property
+    def median_frozen_at(self) -> float:
+        """Median step at which the frozen runs froze (NaN when none did)."""
+        fa = self.frozen_at[self.frozen]
+        return float(np.median(fa)) if fa.size else math.nan
+
 
 @dataclass
 class PrecisionResult(ExperimentResult):
@@ -173,10 +179,7 @@ class PrecisionResult(ExperimentResult):
     VERDICT_LABELS = ("supported", "not_shown")
 
     def __getitem__(self, dtype) -> DtypeResult:
-        for d in self.dtypes:
-            if d.dtype == dtype:
-                return d
-        raise KeyError(dtype)
+        return pick(self.dtypes, "dtype", dtype, "dtype")
 
     def table(self) -> str:
         """A markdown table, one row per precision."""
@@ -188,8 +191,7 @@ class PrecisionResult(ExperimentResult):
         ]
         R = self.settings["runs"]
         for d in self.dtypes:
-            fa = d.frozen_at[d.frozen]
-            med = f"{np.median(fa):.0f}" if fa.size else "-"
+            med = "-" if math.isnan(d.median_frozen_at) else f"{d.median_frozen_at:.0f}"
             rows.append(
                 f"| {d.dtype} | {d.bits} | {_last(d.stalled_share):.4f} | {int(d.frozen.sum())}/{R} | {med} "
                 f"| {d.plateau:.3g} | {d.plateau_max:.3g} | {d.plateau_bound:.3g} | {d.distinct_vectors}/{R} "
@@ -264,8 +266,7 @@ class PrecisionResult(ExperimentResult):
             if within:
                 evidence.append("the plateaus stay within the derived second-order bound")
         for d in self.dtypes:
-            fa = d.frozen_at[d.frozen]
-            when = f" after a median {np.median(fa):.0f} steps" if fa.size else ""
+            when = "" if math.isnan(d.median_frozen_at) else f" after a median {d.median_frozen_at:.0f} steps"
             evidence.append(
                 f"{d.dtype}: {int(d.frozen.sum())}/{R} runs froze{when} at {d.distinct_vectors} distinct stored "
                 f"vectors; plateau U - U* median {d.plateau:.2g}, max {d.plateau_max:.2g} (bound "

@@ -51,7 +51,7 @@ from ..model import MLP
 from ..train import OPTIMIZERS, train
 from ._files import save_series
 from ._json import finite_or_none
-from ._result import Check, ExperimentResult, Section, Verdict, check_seed, protocol_doc, say
+from ._result import Check, ExperimentResult, Section, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["FactorResult", "PairedDifference", "SlingshotResult", "paired_difference", "slingshot"]
 
@@ -207,10 +207,7 @@ class SlingshotResult(ExperimentResult):
         return self.runs
 
     def __getitem__(self, factor: float) -> FactorResult:
-        for f in self.factors:
-            if math.isclose(f.factor, factor):
-                return f
-        raise KeyError(f"factor {factor} was not part of this experiment")
+        return pick(self.factors, "factor", factor, "factor", same=math.isclose)
 
     def table(self) -> str:
         """Markdown table: one row per factor, paired differences against the control."""

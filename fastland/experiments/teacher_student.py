@@ -139,7 +139,7 @@ from .._validate import check_finite_array, check_int, check_positive
 from ..data import teacher_student as _teacher_student_data
 from ..landscape import Landscape
 from ..train import OPTIMIZERS, train
-from ._result import Check, ExperimentResult, Section, Verdict, check_seed, protocol_doc, say
+from ._result import Check, ExperimentResult, Section, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["OUTCOMES", "TeacherStudentResult", "WidthResult", "teacher_student"]
 
@@ -326,10 +326,7 @@ class TeacherStudentResult(ExperimentResult):
     VERDICT_LABELS = ("classified", "partly_classified", "unclassified")
 
     def __getitem__(self, width: int) -> WidthResult:
-        for w in self.widths:
-            if w.width == width:
-                return w
-        raise KeyError(f"width {width} was not part of this experiment")
+        return pick(self.widths, "width", width, "width")
 
     def table(self) -> str:
         """One row per width: outcome counts, matches, G(r, m) and the training end points' view."""
@@ -1104,23 +1101,14 @@ def _figures(result: TeacherStudentResult, ts, out: Path, overwrite: bool) -> li
         if ok.any() or okt.any():
             fig = Figure(figsize=(12.4, 4.8), layout="constrained")
             FigureCanvasAgg(fig)
-            ax1, ax2 = fig.subplots(1, 2)
-            if okt.any():
-                plot.eigenvalue_vs_loss(
-                    w.trained_lambda_min[okt],
-                    np.maximum(w.trained_loss[okt], 0.0),
-                    labels=w.outcome[okt],
-                    ax=ax1,
-                    title=f"m={w.width}: training end points (colour: final outcome)",
-                )
-            if ok.any():
-                plot.eigenvalue_vs_loss(
-                    w.lambda_min[ok],
-                    np.maximum(w.loss[ok], 0.0),
-                    labels=w.outcome[ok],
-                    ax=ax2,
-                    title=f"m={w.width}: after refinement",
-                )
+            panels = (
+                (okt, w.trained_lambda_min, w.trained_loss, "training end points (colour: final outcome)"),
+                (ok, w.lambda_min, w.loss, "after refinement"),
+            )
+            for ax, (sel, lmin, loss, what) in zip(fig.subplots(1, 2), panels, strict=True):
+                if sel.any():
+                    lv = np.maximum(loss[sel], 0.0)
+                    plot.eigenvalue_vs_loss(lmin[sel], lv, labels=w.outcome[sel], ax=ax, title=f"m={w.width}: {what}")
             p = out / f"eigenvalue_vs_loss_m{w.width}.png"
             save_figure(fig, p, overwrite=overwrite, argname="out_dir", dpi=plot.DPI)
             files.append(str(p))
