@@ -123,3 +123,55 @@ def test_experiment_json_helpers_map_non_finite_to_null():
         "a": [0, 1, 2],
         "b": 1.5,
     }
+
+
+def test_the_result_protocol_on_a_toy_result(tmp_path):
+    import os
+    from dataclasses import dataclass
+
+    from fastland.experiments import Check, ExperimentResult, Verdict
+
+    @dataclass
+    class Toy(ExperimentResult):
+        value: float
+        TITLE = "Toy"
+        JSON_FILE = "toy.json"
+        VERDICT_LABELS = ("small", "large")
+
+        def table(self):
+            return "| v |\n|---|\n| 1 |"
+
+        def assess(self):
+            ok = self.value < 1
+            check = Check("value", "the value", ok, self.value, 1.0, "<")
+            head = f"{'Small' if ok else 'Large'}: value {self.value:g}."
+            return Verdict("small" if ok else "large", head, ("one line",), (check,), ("a caveat",), {"limit": 1.0})
+
+        def _summary(self):
+            return {"value": self.value, "nan": float("nan"), "array": np.array([1.5, np.inf])}
+
+    r = Toy(value=2.0, settings={"a": 1})
+    assert r.verdict_label == "large" and r.verdict.splitlines()[0] == "Large: value 2."
+    assert "- the value: 2 >= 1 (failed)" in r.verdict.splitlines()  # the comparison as it turned out
+    assert r.verdict.index("Evidence:") < r.verdict.index("Tests:") < r.verdict.index("Caveats:")
+    d = r.to_dict()
+    assert d["nan"] is None and d["array"] == [1.5, None] and d["settings"] == {"a": 1}
+    assert d["assessment"]["checks"][0] == {
+        "name": "value", "about": "the value", "passed": False, "value": 2.0, "threshold": 1.0, "rule": "<",
+    }  # fmt: skip
+    paths = r.write(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["report.md", "toy.json"] and r.files == paths
+    assert json.loads((tmp_path / "toy.json").read_text())["files"] == paths
+    report = (tmp_path / "report.md").read_text()
+    assert report == r.report() and report.startswith("# Toy\n\n| v |") and "**Verdict.** Large" in report
+    with pytest.raises(FileExistsError, match="toy.json"):
+        r.write(tmp_path)
+    assert (tmp_path / "report.md").read_text() == report
+    r.value = 0.5
+    r.write(tmp_path, overwrite=True)
+    assert json.loads((tmp_path / "toy.json").read_text())["verdict_label"] == "small" and r.files == paths
+    with pytest.raises(ValueError, match="figures"):  # figures are files: they need out_dir
+        Toy.claim(None, figures=True, overwrite=False)
+    Toy.VERDICT_LABELS = ("large",)
+    with pytest.raises(RuntimeError, match="small"):
+        _ = r.verdict_label

@@ -371,11 +371,12 @@ def check_seed(seed) -> int:
 
 def say(progress: bool, log=None) -> Callable[[str], None]:
     """The function an experiment reports its phases through: ``log``, else print when ``progress``."""
+    progress = check_bool("progress", progress)
     if log is not None:
         if not callable(log):
             raise ValueError(f"log: expected a callable taking one str, got {type(log).__name__}")
         return log
-    if check_bool("progress", progress):
+    if progress:
         return lambda s: print(s, flush=True)
     return lambda s: None
 
