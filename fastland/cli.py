@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -18,79 +17,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
             f"--out: {out} exists and is not empty; choose a new folder, or pass --overwrite to write into it "
             f"(replacing the files this run writes)"
         )
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    """Seed 001's rotation experiment, end to end."""
-    from .experiments import rotation
-
-    if args.full:  # the seed's size: 20,000 kept draws per angle
-        size = dict(chains=64, draws=2000, thin=10, warmup=2000, max_points=20_000)
-    else:
-        size = dict(chains=args.chains, draws=args.draws, thin=10, warmup=500, max_points=3000)
-    out = Path(args.out) if args.out else Path(f"fastland-demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    _check_out(out, args.overwrite)
-    t0 = time.perf_counter()
-    print(f"fastland demo: seed 001's rotation experiment -> {out}/")
-    print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
-    result = rotation(
-        out_dir=out,
-        seed=args.seed,
-        temperature=args.temperature,
-        figures=not args.no_figures,
-        progress=True,
-        overwrite=args.overwrite,
-        **size,
-    )
-    print()
-    print(result.table())
-    print()
-    print(textwrap.fill(result.verdict, width=100))
-    print()
-    print(f"wrote {len(result.files)} files to {out}/ in {time.perf_counter() - t0:.0f} s:")
-    for f in result.files:
-        print(f"  {f}")
-    return 0
-
-
-def _cmd_teacher_student(args: argparse.Namespace) -> int:
-    """Seed 004's teacher-student experiment, end to end."""
-    from .experiments import teacher_student
-
-    out = Path(args.out) if args.out else Path(f"fastland-teacher-student-{time.strftime('%Y%m%d-%H%M%S')}")
-    _check_out(out, args.overwrite)
-    t0 = time.perf_counter()
-    print(f"fastland teacher-student: seed 004's experiment -> {out}/")
-    print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
-    if args.lr != 1e-4:
-        print("(fast first phase; the seed's setting is --lr 1e-4 with --steps in the 10^5 range)")
-    result = teacher_student(
-        widths=args.widths,
-        runs=args.runs,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        steps=args.steps,
-        refine=None if args.refine == "none" else args.refine,
-        refine_iter=args.refine_iter,
-        out_dir=out,
-        seed=args.seed,
-        figures=not args.no_figures,
-        progress=True,
-        overwrite=args.overwrite,
-    )
-    print()
-    print(result.table())
-    print()
-    print(result.level_table())
-    print()
-    print(result.timings())
-    print()
-    print(textwrap.fill(result.verdict, width=100))
-    print()
-    print(f"wrote {len(result.files)} files to {out}/ in {time.perf_counter() - t0:.0f} s:")
-    for f in result.files:
-        print(f"  {f}")
-    return 0
 
 
 # --------------------------------------------------------------------------- reproduce
@@ -114,7 +40,7 @@ REPRODUCE = {
         "fastland.experiments.slingshot",
         "slingshot",
         "Slingshot maneuver (seed 000)",
-        dict(seeds=200, factors=(0.05, 0.1, 0.2, 0.3, 0.5, 0.8)),
+        dict(runs=200, factors=(0.05, 0.1, 0.2, 0.3, 0.5, 0.8)),
     ),
     "degeneracy": (
         "fastland.experiments.degeneracy",
@@ -132,7 +58,7 @@ REPRODUCE = {
     "lr-sweep": ("fastland.experiments.lr_sweep", "lr_sweep", "Learning-rate sweep (seed 002)", None),
     "deep-linear": ("fastland.experiments.deep_linear", "deep_linear", "Deep linear network", None),
 }
-#: the small sizes of the two experiments that predate the reproduce protocol (their own defaults are large)
+#: small sizes for ``reproduce`` of the experiments whose own defaults are the seed's (large) sizes
 _SMALL = {
     "rotation": dict(chains=32, draws=600, thin=10, warmup=500, max_points=3000),
     "teacher-student": dict(widths=(4, 5, 6, 7), runs=20),
@@ -158,56 +84,67 @@ def _experiment(name: str):
     return func, title, full
 
 
-def _report_markdown(title: str, result, out: Path) -> str:
-    """The experiment's own ``report()``, or one built from ``table()`` and ``verdict``."""
-    if callable(getattr(result, "report", None)):
-        return result.report()
-    lines = [f"# {title}", ""]
-    if callable(getattr(result, "table", None)):
-        lines += ["```", result.table(), "```", ""]
-    if callable(getattr(result, "level_table", None)):
-        lines += ["Critical points by level (width lost to a symmetry):", "", "```", result.level_table(), "```", ""]
-    if callable(getattr(result, "timings", None)):
-        lines += ["Timings (wall seconds per phase):", "", "```", result.timings(), "```", ""]
-    verdict = getattr(result, "verdict", None)
-    if verdict:
-        lines += [f"**Verdict.** {verdict}", ""]
-    files = [Path(f).name for f in getattr(result, "files", []) or []]
-    if files:
-        lines += ["Files: " + ", ".join(files), ""]
-    return "\n".join(lines)
+def _run_experiment(name: str, args: argparse.Namespace, sizes: dict, stem: str, notes=()) -> int:
+    """Run the registered experiment ``name`` at ``sizes`` into ``--out``: print its tables and verdict, list its files.
+
+    The one code path of ``demo``, ``teacher-student`` and ``reproduce``: the
+    experiment writes its data, figures, JSON summary and ``report.md`` itself.
+    """
+    func, title, _ = _experiment(name)
+    out = Path(args.out) if args.out else Path(f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    _check_out(out, args.overwrite)
+    t0 = time.perf_counter()
+    print(f"fastland {args.command}: {title} -> {out}/")
+    print("(the first run compiles the kernels, about half a minute; later runs load them from the cache)")
+    for note in notes:
+        print(note)
+    result = func(
+        **sizes, out_dir=out, seed=args.seed, figures=not args.no_figures, progress=True, overwrite=args.overwrite
+    )
+    print()
+    print(result.console_text(width=100))
+    print()
+    print(f"wrote {len(result.files)} files to {out}/ in {time.perf_counter() - t0:.0f} s:")
+    for f in result.files:
+        print(f"  {f}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Seed 001's rotation experiment, end to end."""
+    if args.full:  # the seed's size: 20,000 kept draws per angle
+        sizes = dict(_experiment("rotation")[2])
+    else:
+        sizes = {**_SMALL["rotation"], "chains": args.chains, "draws": args.draws}
+    return _run_experiment("rotation", args, {**sizes, "temperature": args.temperature}, "fastland-demo")
+
+
+def _cmd_teacher_student(args: argparse.Namespace) -> int:
+    """Seed 004's teacher-student experiment, end to end."""
+    sizes = dict(
+        widths=args.widths,
+        runs=args.runs,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        steps=args.steps,
+        refine=None if args.refine == "none" else args.refine,
+        refine_iter=args.refine_iter,
+    )
+    notes = [] if args.lr == 1e-4 else ["(fast first phase; the seed's setting is --lr 1e-4 with --steps ~ 10^5)"]
+    return _run_experiment("teacher-student", args, sizes, "fastland-teacher-student", notes)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     """Run one seed experiment and write report.md (+ figures and data) to the output folder."""
-    from ._outputs import claim, write_text
-
-    func, title, full = _experiment(args.name)
-    out = Path(args.out) if args.out else Path(f"fastland-{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    _check_out(out, args.overwrite)
-    kwargs = dict(_SMALL.get(args.name, {}))
+    _, _, full = _experiment(args.name)
+    sizes = dict(_SMALL.get(args.name, {}))
+    notes = [f"({'full' if args.full else 'small'} size)"]
     if args.full:
         if full is None:
-            print(f"(no full size is registered for {args.name}; running its defaults)")
+            notes.append(f"(no full size is registered for {args.name}; running its defaults)")
         else:
-            kwargs.update(full)
-    kwargs.update(out_dir=out, seed=args.seed, figures=not args.no_figures, progress=True, overwrite=args.overwrite)
-    if args.name in _SMALL:  # the older experiments print their steps through ``log``
-        kwargs["log"] = print
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "report.md"
-    claim([path], overwrite=args.overwrite, argname="--out")  # before the run, so a refusal costs nothing
-    t0 = time.perf_counter()
-    print(f"fastland reproduce {args.name}: {title} -> {out}/ ({'full' if args.full else 'small'} size)")
-    print("(the first run compiles the kernels; later runs load them from the cache)")
-    result = func(**kwargs)
-    text = _report_markdown(title, result, out)
-    if not any(Path(f) == path for f in getattr(result, "files", None) or []):  # unless the run wrote it itself
-        write_text(path, text if text.endswith("\n") else text + "\n", overwrite=args.overwrite, argname="--out")
-    print()
-    print(text)
-    print(f"wrote {path} in {time.perf_counter() - t0:.0f} s")
-    return 0
+            sizes.update(full)
+    return _run_experiment(args.name, args, sizes, f"fastland-{args.name}", notes)
 
 
 def _landscape_from_args(args: argparse.Namespace):
@@ -244,7 +181,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         draws=args.draws,
         thin=args.thin,
         warmup=args.warmup,
-        step_size=args.step,
+        step_size=args.step_size,
         box=args.box,
         temperature=args.temperature,
         method=args.method,
@@ -253,7 +190,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         overwrite=args.overwrite,
-        draws_dtype=args.dtype,
+        draws_dtype=args.draws_dtype,
         compression=args.compression,
     )
     with run:
@@ -378,14 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--draws", type=int, default=2000)
     smp.add_argument("--thin", type=int, default=10)
     smp.add_argument("--warmup", type=int, default=1000)
-    smp.add_argument("--step", type=float, default=0.05)
+    smp.add_argument("--step-size", type=float, default=0.05, help="proposal scale epsilon (adapted in warm-up)")
     smp.add_argument("--box", type=float, default=10.0)
     smp.add_argument("--temperature", type=float, default=1.0)
     smp.add_argument("--n-leapfrog", type=int, default=10)
     smp.add_argument("--seed", type=int, default=0)
     smp.add_argument("--resume", action="store_true", help="continue the run in --out")
     smp.add_argument("--overwrite", action="store_true", help="replace an existing run file at --out")
-    smp.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    smp.add_argument(
+        "--draws-dtype", default="float64", choices=("float64", "float32"), help="storage type of the draws"
+    )
     smp.add_argument("--compression", default=None, choices=("gzip", "lzf"))
     smp.set_defaults(func=_cmd_sample)
 

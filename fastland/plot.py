@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ._docs import fill_doc
 from ._outputs import save_figure
 from ._validate import check_bool, check_finite_array, check_int, check_positive
 from .data import Dataset
@@ -81,6 +82,31 @@ _SPARE_COLORS = ("tab:blue", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "
 
 
 # ------------------------------------------------------------------------------ helpers
+#: the figure functions' shared docstring text (:func:`_figure_doc`)
+_OVERWRITE_RETURNS = """\
+overwrite : bool, default False
+    Replace an existing file at ``path``; without it an existing file raises
+    FileExistsError and is left untouched.
+
+Returns
+-------
+matplotlib.figure.Figure"""
+
+
+_AX_PATH = """\
+ax : matplotlib.axes.Axes, optional
+    Draw into this Axes.
+path : str or path-like, optional
+    Save the figure there (PNG, 120 dpi)."""
+
+
+def _figure_doc(func):
+    """The figure functions' shared text where their docstrings say ``{ax_path}`` and ``{overwrite_returns}``."""
+    if "{ax_path}" in func.__doc__:
+        fill_doc(func, "ax_path", _AX_PATH)
+    return fill_doc(func, "overwrite_returns", _OVERWRITE_RETURNS)
+
+
 def _mpl():
     """Import matplotlib or explain how to install it."""
     try:
@@ -313,6 +339,7 @@ def _dataset_panel(ax, d: Dataset, title: str, target_scale=None, adjustable: st
     return mappable
 
 
+@_figure_doc
 def dataset(data, ax=None, title: str | None = None, path=None, *, overwrite: bool = False):
     """Scatter plot of a dataset with 2-D inputs.
 
@@ -329,13 +356,7 @@ def dataset(data, ax=None, title: str | None = None, path=None, *, overwrite: bo
         Default "Dataset (N points)".
     path : str or path-like, optional
         Save the figure there (PNG, 120 dpi).
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -350,6 +371,7 @@ def dataset(data, ax=None, title: str | None = None, path=None, *, overwrite: bo
     return _finish(fig, path, overwrite)
 
 
+@_figure_doc
 def datasets_by_angle(
     datasets: Mapping,
     path=None,
@@ -375,13 +397,7 @@ def datasets_by_angle(
         Panels per row (default: up to 4).
     title : str, optional
         Figure title (default "Dataset per rotation angle").
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -458,6 +474,7 @@ def _minima_panel(ax, checked: tuple, title, vmin=None, vmax=None):
     return mappable
 
 
+@_figure_doc
 def minima_map(
     coords,
     loss=None,
@@ -490,13 +507,7 @@ def minima_map(
         next to it.
     path : str or path-like, optional
         Save the figure there (PNG, 120 dpi).
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -528,6 +539,7 @@ def _unpack_map(angle, entry) -> tuple:
     )
 
 
+@_figure_doc
 def minima_maps_by_angle(
     maps: Mapping, path=None, fig=None, ncols: int | None = None, title: str | None = None, *, overwrite: bool = False
 ):
@@ -546,13 +558,7 @@ def minima_maps_by_angle(
         Panels per row (default: up to 4).
     title : str, optional
         Figure title (default "Good minima per rotation angle").
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -586,6 +592,7 @@ def _is_run(obj) -> bool:
     return hasattr(obj, "draws") and hasattr(obj, "loss")
 
 
+@_figure_doc
 def loss_histogram(
     loss,
     threshold: float | None = None,
@@ -617,13 +624,7 @@ def loss_histogram(
         Number of bins.
     title : str, optional
         Default "Sampled loss (n values)".
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -682,6 +683,7 @@ def _as_lazy(name: str, x):
         raise ValueError(f"{name}: expected an array (chain, draw[, param]) or a Run") from None
 
 
+@_figure_doc
 def trace(
     run_or_array,
     params=(0, 1),
@@ -717,13 +719,7 @@ def trace(
         at most this many points per line.
     title : str, optional
         Figure title (default "Trace plots").
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -873,6 +869,7 @@ def _summary_table(obj, max_draws: int) -> dict:
     return thinned_summary(x, None)
 
 
+@_figure_doc
 def diagnostics(
     summary,
     ax=None,
@@ -904,13 +901,7 @@ def diagnostics(
         chains); None for none.
     title : str, optional
         Figure title (default "Convergence diagnostics").
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -980,6 +971,7 @@ def _ordered_labels(found) -> list[str]:
     return [k for k in CLASS_COLORS if k in found] + [k for k in found if k not in CLASS_COLORS]
 
 
+@_figure_doc
 def eigenvalue_vs_loss(
     min_eig,
     loss=None,
@@ -1006,22 +998,13 @@ def eigenvalue_vs_loss(
         Class per point, e.g. "strict_saddle", "local_min", "global_min",
         "degenerate", "not_critical"; one colour each (fixed for these five) and
         a legend with counts.
-    ax : matplotlib.axes.Axes, optional
-        Draw into this Axes.
-    path : str or path-like, optional
-        Save the figure there (PNG, 120 dpi).
+    {ax_path}
     title : str, optional
         Default "Smallest Hessian eigenvalue vs loss".
     linthresh : float, optional
         Linear range of the symlog eigenvalue axis (default: the power of ten
         below the 5 % quantile of the nonzero ``|min_eig|``).
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -1073,6 +1056,7 @@ def eigenvalue_vs_loss(
     return _finish(fig, path, overwrite)
 
 
+@_figure_doc
 def class_counts(
     counts: Mapping, ax=None, path=None, normalize: bool = False, title: str | None = None, *, overwrite: bool = False
 ):
@@ -1084,21 +1068,12 @@ def class_counts(
         E.g. ``{5: {"strict_saddle": 347, "local_min": 100, ...}, 6: {...}}``;
         a value may also be a :class:`fastland.critical.Classification` (its
         ``counts()`` are used). Widths are sorted; missing labels count 0.
-    ax : matplotlib.axes.Axes, optional
-        Draw into this Axes.
-    path : str or path-like, optional
-        Save the figure there (PNG, 120 dpi).
+    {ax_path}
     normalize : bool, default False
         Plot fractions of each width's total instead of counts.
     title : str, optional
         Default "Critical points by class".
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -1144,6 +1119,7 @@ def class_counts(
     return _finish(fig, path, overwrite)
 
 
+@_figure_doc
 def neurons(
     student_W,
     teacher_W=None,
@@ -1173,23 +1149,14 @@ def neurons(
         the teacher's) and size (proportional to ``|a|``).
     teacher_a : array_like, shape (r,), optional
         Teacher outgoing weights, written next to the crosses.
-    ax : matplotlib.axes.Axes, optional
-        Draw into this Axes.
-    path : str or path-like, optional
-        Save the figure there (PNG, 120 dpi).
+    {ax_path}
     title : str, optional
         Default "Incoming weights: student (m) vs teacher (r)".
     mirror : bool, default False
         Also mark ``-w`` of each teacher neuron (grey crosses): because
         ``sigmoid(-z) = 1 - sigmoid(z)``, a student neuron there can stand in for
         the teacher's, up to a constant.
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -1263,6 +1230,7 @@ def neurons(
     return _finish(fig, path, overwrite)
 
 
+@_figure_doc
 def eps_sweep(
     eps,
     losses=None,
@@ -1284,21 +1252,12 @@ def eps_sweep(
         Loss reached from each try (>= 0; exact zeros are drawn at a floor below
         the smallest positive loss). With several tries per size the plot shows
         every try, the median, the interquartile band and the min-max band.
-    ax : matplotlib.axes.Axes, optional
-        Draw into this Axes.
-    path : str or path-like, optional
-        Save the figure there (PNG, 120 dpi).
+    {ax_path}
     baseline : float, optional
         Loss at the unperturbed point (dashed line).
     title : str, optional
         Default "Loss vs perturbation size".
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    {overwrite_returns}
 
     Raises
     ------
@@ -1351,6 +1310,7 @@ def eps_sweep(
 
 
 # ------------------------------------------------------------------------------ generic
+@_figure_doc
 def series(
     x,
     ys: Mapping,
@@ -1362,6 +1322,8 @@ def series(
     title: str | None = None,
     logx: bool = False,
     *,
+    pairs: bool = False,
+    reference: Mapping | None = None,
     overwrite: bool = False,
 ):
     """Plot lines, one per labelled series (a generic plot for experiment reports).
@@ -1376,46 +1338,42 @@ def series(
         Axis labels.
     logy, logx : bool, default False
         Log-scaled axes (non-positive values are then left out by matplotlib).
-    ax : matplotlib.axes.Axes, optional
-        Draw into this Axes.
-    path : str or path-like, optional
-        Save the figure there (PNG, 120 dpi).
+    {ax_path}
     title : str, optional
         Default "<ylabel> vs <xlabel>".
-    overwrite : bool, default False
-        Replace an existing file at ``path``; without it an existing file raises
-        FileExistsError and is left untouched.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    pairs : bool, default False
+        The series come in pairs, such as (measured, predicted): each pair gets
+        one colour, the first drawn as dots, the second as a dashed line.
+    reference : dict of str -> array_like, shape (n,), optional
+        Reference lines (a bound, a baseline), drawn grey and dotted.
+    {overwrite_returns}
 
     Raises
     ------
     ValueError
         If ``x`` is not finite and 1-D, ``ys`` is empty, a series has the wrong
-        length, or a label is not a string.
+        length, a label is not a string, or ``pairs`` is asked for an odd number
+        of series.
     """
     xv = _vector("x", x)
-    ys = _check_mapping("ys", ys)
     for name, lab in (("xlabel", xlabel), ("ylabel", ylabel)):
         if not isinstance(lab, str):
             raise ValueError(f"{name}: expected a str, got {type(lab).__name__}")
-    lines = {}
-    for k, y in ys.items():
-        try:
-            yv = np.asarray(y, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError(f"ys[{k!r}]: expected a numeric array") from None
-        if yv.shape != xv.shape:
-            raise ValueError(f"ys[{k!r}]: expected shape {xv.shape} to match x, got {yv.shape}")
-        if np.any(np.isinf(yv)):
-            raise ValueError(f"ys[{k!r}]: expected finite values or NaN (gaps), found inf")
-        lines[str(k)] = yv
+    lines = _series_values("ys", _check_mapping("ys", ys), xv.shape)
+    refs = _series_values("reference", _check_mapping("reference", reference), xv.shape) if reference else {}
+    if pairs and len(lines) % 2:
+        raise ValueError(f"ys: pairs=True expects an even number of series, got {len(lines)}")
     fig, ax = _single(ax, path, (6.0, 4.2))
     style = "o-" if xv.size <= 30 else "-"
     for i, (k, yv) in enumerate(lines.items()):
-        ax.plot(xv, yv, style, color=f"C{i % 10}", ms=4, label=k)
+        if not pairs:
+            ax.plot(xv, yv, style, color=f"C{i % 10}", ms=4, label=k)
+        elif i % 2:
+            ax.plot(xv, yv, "--", color=f"C{i // 2 % 10}", label=k)
+        else:
+            ax.plot(xv, yv, "o", color=f"C{i // 2 % 10}", ms=5, label=k)
+    for k, yv in refs.items():
+        ax.plot(xv, yv, ":", color="0.4", label=k)
     if logy:
         ax.set_yscale("log")
     if logx:
@@ -1425,3 +1383,19 @@ def series(
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{ylabel} vs {xlabel}")
     return _finish(fig, path, overwrite)
+
+
+def _series_values(name: str, ys: Mapping, shape: tuple) -> dict[str, np.ndarray]:
+    """The series of ``ys`` as float arrays of ``shape`` (NaN allowed: gaps; inf refused)."""
+    lines = {}
+    for k, y in ys.items():
+        try:
+            yv = np.asarray(y, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}[{k!r}]: expected a numeric array") from None
+        if yv.shape != shape:
+            raise ValueError(f"{name}[{k!r}]: expected shape {shape} to match x, got {yv.shape}")
+        if np.any(np.isinf(yv)):
+            raise ValueError(f"{name}[{k!r}]: expected finite values or NaN (gaps), found inf")
+        lines[str(k)] = yv
+    return lines

@@ -1,7 +1,8 @@
 """The ``fastland reproduce`` command and its registry of seed experiments.
 
 (The ``demo``, ``teacher-student``, ``sample``, ``info``, ``geometry`` and ``plot`` commands are
-tested in test_experiments.py and test_teacher_student.py.)
+tested in test_experiments.py and test_teacher_student.py; ``demo`` and ``teacher-student`` run
+through the same code path as ``reproduce``.)
 """
 
 from __future__ import annotations
@@ -69,24 +70,28 @@ def test_missing_module_is_a_clear_error(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_report_built_from_table_and_verdict(tmp_path):
-    class Old:  # what the rotation and teacher-student results offer
-        verdict = "No change."
-        files = [str(tmp_path / "a.h5"), str(tmp_path / "b.png")]
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_protocol_arguments_are_keyword_only_with_shared_defaults_and_words(name):
+    from fastland.experiments import ExperimentResult
 
-        def table(self):
-            return "angle  accept\n    0   0.25"
-
-    text = cli._report_markdown("Rotation experiment (seed 001)", Old(), tmp_path)
-    assert text.startswith("# Rotation experiment (seed 001)")
-    assert "```\nangle  accept\n    0   0.25\n```" in text
-    assert "**Verdict.** No change." in text and "a.h5, b.png" in text
-
-    class New:
-        def report(self):
-            return "# own report\n"
-
-    assert cli._report_markdown("x", New(), tmp_path) == "# own report\n"
+    func, _, _ = cli._experiment(name)
+    params = inspect.signature(func).parameters
+    defaults = {"seed": 0, "out_dir": None, "figures": False, "progress": False, "overwrite": False}
+    for p, default in defaults.items():
+        assert params[p].kind is inspect.Parameter.KEYWORD_ONLY, (name, p)
+        assert params[p].default == default, (name, p)
+    result_cls = inspect.signature(func).return_annotation
+    if isinstance(result_cls, str):  # postponed annotations
+        result_cls = getattr(importlib.import_module(func.__module__), result_cls)
+    assert issubclass(result_cls, ExperimentResult) and result_cls.VERDICT_LABELS
+    doc = inspect.getdoc(func)
+    for words in (
+        "Seeds every random draw of the experiment: the same seed and sizes give",
+        "Replace these files in ``out_dir``. Without it a call whose files exist",
+        "Report progress while running (progress bars, a line per phase).",
+        f"``{result_cls.JSON_FILE}`` (``to_dict()``), ``report.md`` (``report()``)",
+    ):
+        assert words in doc, (name, words)
 
 
 def test_reproduce_writes_report(tmp_path, capsys):
@@ -106,6 +111,7 @@ def test_reproduce_writes_report(tmp_path, capsys):
 
 def test_reproduce_older_experiment_gets_a_built_report(monkeypatch, tmp_path):
     # rotation at a tiny size through the command: its report is built from table() and verdict
+    # (by the protocol's ExperimentResult.report(), the fixed-width table fenced as code)
     monkeypatch.setitem(cli._SMALL, "rotation", dict(chains=4, draws=60, thin=2, warmup=40, max_points=200))
     out = tmp_path / "rot"
     assert cli.main(["reproduce", "rotation", "--out", str(out), "--no-figures"]) == 0

@@ -180,7 +180,7 @@ def test_experiment_returns_every_documented_field(tmp_path):
     assert {
         "deep_linear.h5",
         "deep_linear.json",
-        "deep_linear.md",
+        "report.md",
         "deep_linear_loss.png",
         "deep_linear_zero.png",
     } <= names

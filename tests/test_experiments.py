@@ -18,7 +18,7 @@ def test_rotation_tiny_returns_every_field(seed001_data, tmp_path, threshold):
         draws=150,
         thin=2,
         warmup=50,
-        step=0.3,
+        step_size=0.3,
         temperature=0.3,
         threshold=threshold,
         max_points=400,
@@ -49,38 +49,36 @@ def test_rotation_tiny_returns_every_field(seed001_data, tmp_path, threshold):
     assert set(res.plane_angles_raw) == {"90"} and set(res.loss_ks_pvalue) == {"90"}
     assert res.loss_ks_pvalue["90"] == pytest.approx(stats.ks_2samp(thinned[0.0], thinned[90.0]).pvalue, rel=1e-12)
     # the verdict that follows from these numbers and the experiment's rule
+    v = res.assess()
+    assert v.label == res.verdict_label
     if min(n_low.values()) < 30:
-        few = ", ".join(f"{k:g}: {v}" for k, v in n_low.items())
-        assert res.verdict == (
-            f"Inconclusive: too few low-loss draws to compare (per angle {few}); "
-            "lower the temperature or sample longer."
-        )
+        assert v.label == "inconclusive" and "too few low-loss draws" in res.verdict
     else:
-        assert res.verdict.startswith(_expected_verdict_head(res))
-        assert ("Caution: the chains have not mixed" in res.verdict) == (max(a.rhat_max for a in res.angles) > 1.1)
-        above_null = all(np.nansum(a.plane.explained) > a.plane.null_explained for a in res.angles)
-        assert ("lie closer to a plane than an isotropic cloud" in res.verdict) == above_null
+        assert v.label == _expected_label(res)
+        if v.label == "no_change":  # the rule: every comparison within its noise
+            assert all(v.check(n).passed for n in ("explained_spread", "loss_ks_pvalue_min", "energy_distance_max"))
     saved = json.loads((tmp_path / "rotation.json").read_text())
     assert saved["verdict"] == res.verdict and len(saved["angles"]) == 2
+    assert saved["verdict_label"] == v.label and saved["settings"]["chains"] == 4
 
 
-def _expected_verdict_head(res):
-    """The verdict's first sentence by the rule of ``rotation``, from the stored numbers (enough low-loss draws)."""
+def _expected_label(res):
+    """The verdict label by the rule of ``rotation``, from the stored numbers (enough low-loss draws)."""
     expl = np.array([np.nansum(a.plane.explained) for a in res.angles])
     # noise: two standard errors of a difference, or the gap between chain halves if larger
     noise = 2 * np.sqrt(2) * np.nanmax([a.explained_sd for a in res.angles])
     noise = np.nanmax([noise, *(a.half_gap for a in res.angles)])
     base = res.energy_baseline
-    same = {
-        "explained variance": not (expl.max() - expl.min() > noise),
-        "loss distribution": min(res.loss_ks_pvalue.values()) > 0.01,
-        "minima set": not (np.isfinite(base) and max(res.energy_distance.values()) > 2 * max(base, 1e-12)),
-    }
-    if all(same.values()):
-        return "No change: "
+    same = [
+        not (expl.max() - expl.min() > noise),
+        min(res.loss_ks_pvalue.values()) > 0.01,
+        not (np.isfinite(base) and max(res.energy_distance.values()) > 2 * max(base, 1e-12)),
+    ]
+    if all(same):
+        return "no_change"
     if max(a.rhat_max for a in res.angles) > 1.1:
-        return "Inconclusive: the angles differ, but by no more than unmixed chains can explain"
-    return "Changed: rotating the data changed the " + ", ".join(k for k, ok in same.items() if not ok) + " beyond"
+        return "inconclusive"
+    return "changed"
 
 
 def test_aligned_draws_have_the_same_loss(seed001_data):
@@ -163,3 +161,55 @@ def test_experiment_json_helpers_map_non_finite_to_null():
         "a": [0, 1, 2],
         "b": 1.5,
     }
+
+
+def test_the_result_protocol_on_a_toy_result(tmp_path):
+    import os
+    from dataclasses import dataclass
+
+    from fastland.experiments import Check, ExperimentResult, Verdict
+
+    @dataclass
+    class Toy(ExperimentResult):
+        value: float
+        TITLE = "Toy"
+        JSON_FILE = "toy.json"
+        VERDICT_LABELS = ("small", "large")
+
+        def table(self):
+            return "| v |\n|---|\n| 1 |"
+
+        def assess(self):
+            ok = self.value < 1
+            check = Check("value", "the value", ok, self.value, 1.0, "<")
+            head = f"{'Small' if ok else 'Large'}: value {self.value:g}."
+            return Verdict("small" if ok else "large", head, ("one line",), (check,), ("a caveat",), {"limit": 1.0})
+
+        def _summary(self):
+            return {"value": self.value, "nan": float("nan"), "array": np.array([1.5, np.inf])}
+
+    r = Toy(value=2.0, settings={"a": 1})
+    assert r.verdict_label == "large" and r.verdict.splitlines()[0] == "Large: value 2."
+    assert "- the value: 2 >= 1 (failed)" in r.verdict.splitlines()  # the comparison as it turned out
+    assert r.verdict.index("Evidence:") < r.verdict.index("Tests:") < r.verdict.index("Caveats:")
+    d = r.to_dict()
+    assert d["nan"] is None and d["array"] == [1.5, None] and d["settings"] == {"a": 1}
+    assert d["assessment"]["checks"][0] == {
+        "name": "value", "about": "the value", "passed": False, "value": 2.0, "threshold": 1.0, "rule": "<",
+    }  # fmt: skip
+    paths = r.write(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["report.md", "toy.json"] and r.files == paths
+    assert json.loads((tmp_path / "toy.json").read_text())["files"] == paths
+    report = (tmp_path / "report.md").read_text()
+    assert report == r.report() and report.startswith("# Toy\n\n| v |") and "**Verdict.** Large" in report
+    with pytest.raises(FileExistsError, match="toy.json"):
+        r.write(tmp_path)
+    assert (tmp_path / "report.md").read_text() == report
+    r.value = 0.5
+    r.write(tmp_path, overwrite=True)
+    assert json.loads((tmp_path / "toy.json").read_text())["verdict_label"] == "small" and r.files == paths
+    with pytest.raises(ValueError, match="figures"):  # figures are files: they need out_dir
+        Toy.claim(None, figures=True, overwrite=False)
+    Toy.VERDICT_LABELS = ("large",)
+    with pytest.raises(RuntimeError, match="small"):
+        _ = r.verdict_label

@@ -28,7 +28,7 @@ def test_quadratic_diverges_exactly_above_two_over_lambda():
     res = lr_sweep(
         lrs=(0.5 * edge, 0.95 * edge, 1.05 * edge, 1.5 * edge),
         land=land,
-        starts=rng.standard_normal((5, 2)),
+        init=rng.standard_normal((5, 2)),
         steps=4000,
         fine_steps=0,
         seed=1,
@@ -72,7 +72,7 @@ def test_network_sweep_returns_every_documented_field(seed001_data, tmp_path):
     assert res.verdict in res.report()
     json.dumps(res.to_dict())
     names = {f.split("/")[-1] for f in res.files}
-    assert {"lr_sweep.h5", "lr_sweep.json", "lr_sweep.md", "lr_sweep_sharpness.png", "lr_sweep_loss.png"} <= names
+    assert {"lr_sweep.h5", "lr_sweep.json", "report.md", "lr_sweep_sharpness.png", "lr_sweep_loss.png"} <= names
     with h5py.File(tmp_path / "lr_sweep.h5", "r") as f:
         assert f.attrs["format"] == "fastland.lr_sweep"
         assert_array_equal(f["top_eig"][:], res.top_eig)

@@ -109,6 +109,27 @@ SIGNATURES = {
     "fastland.datasets.teacher_student": "spacing=None, extent=None",
     "fastland.train.round_precision": "x, precision='float32', exponent=None",
     "fastland.sample.memory_needed": "land, chains, method='rwm', block_draws=None, dtype='float64'",
+    "fastland.critical.refine": (
+        "land, points, *, method='newton', tol_grad=None, max_iter=None, polish=False, options=None, "
+        "safety=10.0, reduce=False"
+    ),
+    "fastland.critical.classify": (
+        "land, points, *, global_loss=None, expected_null='auto', tol_grad=None, safety=10.0, "
+        "return_vectors=False, reduce=True"
+    ),
+    "fastland.critical.escape": (
+        "land, point, *, eps=0.1, max_tries=20, seed=0, method='trust-exact', polish=True, global_loss=None, "
+        "expected_null='auto', options=None, safety=10.0"
+    ),
+    "fastland.critical.eps_sweep": (
+        "land, point, *, eps, tries=8, seed=0, method='trust-exact', polish=True, global_loss=None, "
+        "expected_null='auto', options=None, safety=10.0"
+    ),
+    "fastland.critical.certify": "land, point, *, global_loss=0.0",
+    "fastland.critical.hessian_lipschitz": "land, point, *, radius",
+    "fastland.critical.sharpness": (
+        "land, points, *, rho=0.05, ascent_steps=20, method='auto', lanczos_steps=30, probes=30, seed=0"
+    ),
 }
 
 
@@ -140,7 +161,6 @@ def _public_callables():
                         yield f"{module}.{name}.{meth}", fn
 
 
-@pytest.mark.xfail(strict=True, reason="critical (gtol) and experiments (starts, step) are renamed next")
 def test_retired_parameter_names_are_gone():
     import inspect
 

@@ -39,7 +39,7 @@ EXPERIMENTS = {
     "slingshot": (
         "slingshot",
         dict(
-            seeds=4,
+            runs=4,
             n=24,
             hidden=(6,),
             overfit_epochs=60,
@@ -56,13 +56,13 @@ EXPERIMENTS = {
         "deep_linear",
         dict(depths=(1,), weight_decay=(0.05, 3.0), runs=2, steps=100, n=12, figures=True, **QUIET),
         ("train",),
-        ("deep_linear.h5", "deep_linear.json", "deep_linear.md", "deep_linear_loss.png", "deep_linear_zero.png"),
+        ("deep_linear.h5", "deep_linear.json", "report.md", "deep_linear_loss.png", "deep_linear_zero.png"),
     ),
     "lr_sweep": (
         "lr_sweep",
         dict(lrs=(0.1, 0.4), runs=2, steps=100, fine_steps=20, figures=True, **QUIET),
         ("train",),
-        ("lr_sweep.h5", "lr_sweep.json", "lr_sweep.md", "lr_sweep_sharpness.png", "lr_sweep_loss.png"),
+        ("lr_sweep.h5", "lr_sweep.json", "report.md", "lr_sweep_sharpness.png", "lr_sweep_loss.png"),
     ),
     "precision": (
         "precision",
@@ -71,7 +71,7 @@ EXPERIMENTS = {
         (
             "precision.h5",
             "precision.json",
-            "precision.md",
+            "report.md",
             "precision_stalled.png",
             "precision_loss.png",
             "precision_spread.png",
@@ -98,6 +98,7 @@ EXPERIMENTS = {
             "rotation_0.h5",
             "rotation_90.h5",
             "rotation.json",
+            "report.md",
             "datasets.png",
             "minima_maps.png",
             "loss_0.png",
@@ -122,6 +123,7 @@ EXPERIMENTS = {
         (
             "teacher_student.h5",
             "summary.json",
+            "report.md",
             "class_counts.png",
             "eigenvalue_vs_loss_m4.png",
             "neurons_m4.png",
@@ -278,7 +280,7 @@ def test_sample_command_refuses_an_existing_file_and_overwrite_replaces_it(tmp_p
 
 
 def test_reproduce_overwrite_writes_into_a_used_folder(monkeypatch, tmp_path, capsys):
-    # rotation at a tiny size: the command writes report.md itself (rotation has no report())
+    # rotation at a tiny size: the experiment writes report.md (ExperimentResult.write)
     monkeypatch.setitem(cli._SMALL, "rotation", dict(chains=4, draws=60, thin=2, warmup=40, max_points=200))
     out = tmp_path / "rot"
     out.mkdir()

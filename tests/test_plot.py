@@ -324,6 +324,8 @@ BAD = {
     "ys['b']": lambda: plot.series(np.arange(3), {"a": np.ones(3), "b": np.ones(4)}, "x", "y"),
     "ys": lambda: plot.series(np.arange(3), {}, "x", "y"),
     "xlabel": lambda: plot.series(np.arange(3), {"a": np.ones(3)}, None, "y"),
+    "ys ": lambda: plot.series(np.arange(3), {"a": np.ones(3)}, "x", "y", pairs=True),
+    "reference['r']": lambda: plot.series(np.arange(3), {"a": np.ones(3)}, "x", "y", reference={"r": np.ones(2)}),
     "ax": lambda: plot.dataset(fl.datasets.random_labels(), ax="not an axes"),
     "fig": lambda: plot.datasets_by_angle({0: fl.datasets.random_labels()}, fig=object()),
 }
@@ -342,3 +344,17 @@ def test_missing_matplotlib_explains_the_extra(monkeypatch, data):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install 'fastland\[plot\]'"):
         plot.dataset(data, path="never.png")
+
+
+def test_series_pairs_share_a_colour_and_reference_lines_are_grey():
+    x = np.arange(4.0)
+    ys = {"a found": x, "a theory": x + 1, "b found": 2 * x, "b theory": 2 * x + 1}
+    fig = plot.series(x, ys, "x", "y", pairs=True, reference={"bound": np.full(4, 9.0)})
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == [*ys, "bound"]
+    colors = [ln.get_color() for ln in lines]
+    assert colors[0] == colors[1] != colors[2] == colors[3]
+    assert [ln.get_linestyle() for ln in lines] == ["None", "--", "None", "--", ":"]
+    assert lines[0].get_marker() == "o" and lines[1].get_marker() in ("None", "", None)
+    np.testing.assert_array_equal(lines[4].get_ydata(), np.full(4, 9.0))
+    plt.close(fig)

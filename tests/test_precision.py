@@ -90,13 +90,13 @@ def test_result_protocol(result):
         assert isinstance(d.distinct_losses, int) and isinstance(d.spread_ratio, float)
     assert [d.bits for d in res.dtypes] == [53, 11, 9]
     assert len(res.table().splitlines()) == 2 + 3
-    assert res.verdict in res.report() and res.verdict.startswith("Supported")
+    assert res.verdict in res.report() and res.verdict_label == "supported"
     json.dumps(res.to_dict())
     names = {f.split("/")[-1] for f in res.files}
     assert {
         "precision.h5",
         "precision.json",
-        "precision.md",
+        "report.md",
         "precision_stalled.png",
         "precision_loss.png",
         "precision_spread.png",

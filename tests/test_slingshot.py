@@ -10,7 +10,7 @@ from scipy import stats
 
 from fastland.experiments.slingshot import PairedDifference, SlingshotResult, paired_difference, slingshot
 
-TINY = dict(seeds=4, n=24, hidden=(6,), overfit_epochs=60, after_epochs=6, curve_points=3, factors=(0.2, 1.0))
+TINY = dict(runs=4, n=24, hidden=(6,), overfit_epochs=60, after_epochs=6, curve_points=3, factors=(0.2, 1.0))
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def tiny():
 def test_fields(tiny):
     r = tiny
     assert isinstance(r, SlingshotResult)
-    S = TINY["seeds"]
+    S = TINY["runs"]
     for name in (
         "overfit_train_loss", "overfit_val_loss", "overfit_train_acc", "overfit_val_acc", "early_val_loss",
         "early_val_acc", "early_epoch", "control_val_loss", "control_val_acc", "control_train_loss",
@@ -32,7 +32,7 @@ def test_fields(tiny):
     for name in ("overfit_train_acc", "overfit_val_acc", "early_val_acc", "control_val_acc", "control_train_acc"):
         a = getattr(r, name)
         assert np.all((a >= 0) & (a <= 1)), name
-    assert r.seeds == S and isinstance(r.overfit, bool)
+    assert r.runs == S and isinstance(r.overfit, bool)
     assert [f.factor for f in r.factors] == [0.2, 1.0]
     for f in r.factors:
         for name in ("val_loss", "val_acc", "train_loss", "train_acc"):
@@ -69,9 +69,14 @@ def test_fields(tiny):
     np.testing.assert_allclose(r[0.2].scaled_val_loss.mean(), r.curves["x0.2"][0], rtol=1e-12)
     # the early-stopping oracle can only be at least as good as the branch point
     assert np.all(r.early_val_loss <= r.overfit_val_loss + 1e-12)
-    assert isinstance(r.verdict, str) and "seeds" in r.verdict
+    assert r.verdict_label in SlingshotResult.VERDICT_LABELS
+    v = r.assess()
+    calls = {f.call for f in r.factors}
+    assert (v.label == "no_effect") == (calls == {"same"})
+    assert v.check("x0.2_val_loss").passed == (r[0.2].loss_verdict != "no detectable effect")
+    assert v.check("overfit").passed == r.overfit and v.settings["runs"] == S
     d = json.loads(json.dumps(r.to_dict()))
-    assert d["seeds"] == S and len(d["factors"]) == 2 and d["verdict"] == r.verdict
+    assert d["runs"] == S and len(d["factors"]) == 2 and d["verdict"] == r.verdict
     table = r.table()
     assert table.startswith("| factor") and "control" in table and "early stopping" in table
     rep = r.report()
@@ -127,7 +132,7 @@ def test_mini_batches_and_files(tmp_path):
     [
         (dict(factors=()), "factors"),
         (dict(factors=(-0.2,)), "factors"),
-        (dict(seeds=1), "seeds"),
+        (dict(runs=1), "runs"),
         (dict(val_fraction=1.0), "val_fraction"),
         (dict(confidence=1.5), "confidence"),
         (dict(optimizer="nope"), "optimizer"),
@@ -137,3 +142,11 @@ def test_mini_batches_and_files(tmp_path):
 def test_bad_input(kw, match):
     with pytest.raises(ValueError, match=match):
         slingshot(**{**TINY, **kw})
+
+
+def test_seeds_is_a_deprecated_name_of_runs():
+    with pytest.warns(DeprecationWarning, match="runs"):
+        r = slingshot(**{**TINY, "runs": 2, "seeds": 3, "factors": (0.5,), "after_epochs": 2})
+    assert r.runs == 3 and r.overfit_val_loss.shape == (3,)
+    with pytest.warns(DeprecationWarning, match="runs"):
+        assert r.seeds == 3

@@ -47,8 +47,9 @@ def tiny(tmp_path_factory):
     pytest.importorskip("matplotlib")
     out = tmp_path_factory.mktemp("ts")
     res = teacher_student(
-        widths=(4, 5), runs=8, steps=30, refine_iter=30, eps=(1e-2, 0.3), sweep_tries=2, out_dir=out, seed=3, **QUIET
-    )
+        widths=(4, 5), runs=8, steps=30, refine_iter=30, eps=(1e-2, 0.3), sweep_tries=2, out_dir=out, seed=3,
+        figures=True, **QUIET,
+    )  # fmt: skip
     return res, out
 
 
@@ -59,7 +60,7 @@ def test_tiny_run_returns_every_documented_field(tiny):
     for w in res.widths:
         assert isinstance(w, WidthResult) and w.runs == 8
         p = 3 * w.width
-        for name in ("starts", "trained", "points", "eigenvalues"):
+        for name in ("init", "trained", "points", "eigenvalues"):
             assert getattr(w, name).shape == (8, p), name
         for name in PER_RUN:
             assert np.shape(getattr(w, name)) == (8,), name
@@ -80,7 +81,7 @@ def test_tiny_run_returns_every_documented_field(tiny):
         assert w.G == {r: G(r, w.width) for r in range(1, 5)}
         assert set(w.seconds) == {"training", "refinement", "classification", "sweep"}
         # the starts are normal(0, 1) draws from default_rng([seed, m])
-        np.testing.assert_array_equal(w.starts, np.random.default_rng([3, w.width]).normal(0.0, 1.0, (8, p)))
+        np.testing.assert_array_equal(w.init, np.random.default_rng([3, w.width]).normal(0.0, 1.0, (8, p)))
         # refined points carry the classification of their own Hessian
         np.testing.assert_allclose(w.lambda_min, w.eigenvalues[:, 0])
         for i, source, sweep in w.sweeps:
@@ -88,8 +89,12 @@ def test_tiny_run_returns_every_documented_field(tiny):
             assert sweep.loss.shape == (2, 2) and sweep.label.shape == (2, 2)
     assert "global" in res.table() and "G(4,m)" in res.table()
     assert "G(m-l,m)" in res.level_table() and res.level_table() in str(res)
-    assert res.verdict.startswith("Students trained with adam")
-    assert "m=5:" in res.verdict and "G(4,5) = 240" in res.verdict
+    v = res.assess()
+    unclassified = sum(w.outcome_counts["not_converged"] + w.outcome_counts["diverged"] for w in res.widths)
+    assert v.check("classified").value == 16 - unclassified and v.check("classified").threshold == 16
+    assert v.label == ("classified" if unclassified == 0 else "partly_classified")
+    assert v.settings["optimizer"] == "adam" and v.settings["match_tol"] == 1e-4
+    assert any(line.startswith("m=5, 8 runs") and "G(4,5) = 240" in line for line in v.evidence)
     assert set(res.seconds) >= {"training", "refinement", "classification", "total"}
 
 
@@ -129,7 +134,8 @@ def test_tiny_run_writes_its_files(tiny):
             for k in range(len(w.sweeps)):
                 assert g[f"eps_sweep_{k}/label"].dtype.kind == "S"
     saved = json.loads((out / "summary.json").read_text())
-    assert saved["verdict"] == res.verdict
+    assert saved["verdict"] == res.verdict and saved["verdict_label"] == res.verdict_label
+    assert (out / "report.md").read_text() == res.report()
     assert [s["outcome_counts"] for s in saved["widths"]] == [w.outcome_counts for w in res.widths]
 
 
@@ -138,7 +144,7 @@ def test_the_teacher_ends_as_a_matched_global_minimum(ts, tmp_path):
     _, split = split_neuron(ts.teacher, t, 2, (0.3, 0.7))
     starts = {4: np.stack([t, t]), 5: np.stack([split, split])}
     res = teacher_student(
-        widths=(4, 5), runs=2, steps=20, refine_iter=20, eps=(), starts=starts, out_dir=tmp_path, figures=False, **QUIET
+        widths=(4, 5), runs=2, steps=20, refine_iter=20, eps=(), init=starts, out_dir=tmp_path, figures=False, **QUIET
     )
     for w in res.widths:
         assert list(w.label) == ["global_min", "global_min"]
@@ -171,7 +177,7 @@ def test_runs_sliding_towards_a_level3_global_minimum_are_global_minima(ts, tmp_
         lr=1e-14,
         refine_iter=5,
         eps=(),
-        starts={7: np.array(starts)},
+        init={7: np.array(starts)},
         out_dir=tmp_path,
         figures=False,
         **QUIET,
@@ -186,7 +192,7 @@ def test_runs_sliding_towards_a_level3_global_minimum_are_global_minima(ts, tmp_
 def test_descent_reaches_the_rounding_floor_near_the_teacher(ts, student_lands):
     land = student_lands[4]  # the teacher's architecture
     start = ts.teacher_params + 1e-2 * np.random.default_rng(0).standard_normal((3, 12))
-    r = critical.refine(land, start, "descent", max_iter=50)
+    r = critical.refine(land, start, method="descent", max_iter=50)
     assert r.converged.all() and (r.loss < 1e-25).all()
     assert critical.classify(land, r.points, global_loss=0.0).counts()["global_min"] == 3
 
@@ -196,8 +202,8 @@ def test_bad_arguments_are_named(tmp_path):
         teacher_student(widths=(4,), runs=2, refine="bogus", out_dir=tmp_path, **QUIET)
     with pytest.raises(ValueError, match="widths"):
         teacher_student(widths=(), runs=2, out_dir=tmp_path, **QUIET)
-    with pytest.raises(ValueError, match=r"starts\[4\]"):
-        teacher_student(widths=(4,), runs=2, starts={4: np.zeros((3, 12))}, out_dir=tmp_path, **QUIET)
+    with pytest.raises(ValueError, match=r"init\[4\]"):
+        teacher_student(widths=(4,), runs=2, init={4: np.zeros((3, 12))}, out_dir=tmp_path, **QUIET)
     (tmp_path / "teacher_student.h5").write_bytes(b"")
     with pytest.raises(FileExistsError, match="teacher_student.h5"):
         teacher_student(widths=(4,), runs=2, out_dir=tmp_path, **QUIET)
@@ -226,7 +232,7 @@ def test_cli_teacher_student(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "G(4,m)" in printed and "training" in printed
-    assert {p.name for p in out.iterdir()} == {"teacher_student.h5", "summary.json"}
+    assert {p.name for p in out.iterdir()} == {"teacher_student.h5", "summary.json", "report.md"}
     with pytest.raises(SystemExit):  # refuses a non-empty folder
         cli.main(["teacher-student", "--widths", "4", "--runs", "3", "--out", str(out), "--no-figures"])
 

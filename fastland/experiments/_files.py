@@ -58,3 +58,12 @@ def result_file(path, kind: str, format_version: int, overwrite: bool) -> Iterat
         os.unlink(handle.path)
         raise
     handle.close()
+
+
+def save_series(out: Path, name: str, overwrite: bool, *args, **kwargs) -> str:
+    """:func:`fastland.plot.series` saved as ``out / name`` (never replacing unless ``overwrite``); its path."""
+    from .. import plot
+
+    path = Path(out) / name
+    plot.series(*args, path=path, overwrite=overwrite, **kwargs)
+    return str(path)

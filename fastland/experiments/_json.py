@@ -41,3 +41,22 @@ def finite_list(a) -> list:
     if a.ndim > 1:
         return [finite_list(x) for x in a]
     return [finite_or_none(v) for v in a.astype(float)]
+
+
+def jsonable(v):
+    """``v`` as plain JSON values: dicts (str keys), lists, str, bool, int, float (finite) and None.
+
+    NumPy scalars and arrays become Python values and lists (:func:`finite_list`),
+    non-finite numbers None, tuples lists, anything else (a path) its ``str``.
+    """
+    if v is None or isinstance(v, (str, bool)):
+        return v
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return finite_list(v) if v.dtype.kind in "biuf" else [jsonable(x) for x in v.tolist()]
+    if isinstance(v, (int, float, np.generic)):
+        return finite_or_none(v) if not isinstance(v, np.str_) else str(v)
+    return str(v)

@@ -78,30 +78,39 @@ compared with the theory above. The share of runs ending at ``w = 0`` (max
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq
 
 from .. import critical
-from .._outputs import write_text
-from .._validate import check_bool, check_int, check_positive
+from .._validate import check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import train
-from ._files import claim_outputs, result_file
-from ._json import finite_list
+from ._files import save_series
+from ._result import Check, ExperimentResult, Section, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["DeepLinearResult", "deep_linear", "hessian_at_zero", "theory_minimum"]
 
 FORMAT_VERSION = 1
 _FIGURES = ("deep_linear_loss.png", "deep_linear_zero.png")
 _ZERO = 1e-6
+#: the per-weight-decay numbers of a DepthResult (besides m_found, m_theory, the booleans and final_loss)
+_COLUMNS = (
+    "loss_found",
+    "loss_theory",
+    "m_error",
+    "share_global",
+    "share_zero",
+    "zero_min_eig",
+    "zero_min_eig_theory",
+    "zero_hessian_error",
+)
 
 
 # --------------------------------------------------------------------------- theory
@@ -322,7 +331,7 @@ class DepthResult:
 
 
 @dataclass
-class DeepLinearResult:
+class DeepLinearResult(ExperimentResult):
     """Result of :func:`deep_linear`.
 
     Attributes
@@ -334,26 +343,30 @@ class DeepLinearResult:
         U(0) = <y^2>.
     c_norm : float
         |c| = |X^T y / N|; 2 |c| is the one-hidden-layer threshold.
-    verdict : str
-    settings : dict
-    out_dir : str or None
-    files : list of str
+
+    The verdict (:meth:`assess`): "mismatch" when the numerical global minima
+    of some depth do not match the theory (or a run went below it), or w = 0
+    was a bad local minimum with one hidden layer; else "confirmed" when w = 0
+    is a bad local minimum at some weight decay with two or more hidden
+    layers, as the paper says; else "not_shown" (no such weight decay in the
+    sweep). Settings, files and the rest of the protocol:
+    :class:`~fastland.experiments.ExperimentResult`.
     """
 
     weight_decay: np.ndarray
     depths: list
     loss_at_zero: float
     c_norm: float
-    verdict: str
-    settings: dict
-    out_dir: str | None = None
-    files: list = field(default_factory=list)
+
+    TITLE = "Deep linear networks with weight decay (seed 002)"
+    DATA_FILE = "deep_linear.h5"
+    FORMAT = "fastland.deep_linear"
+    FORMAT_VERSION = FORMAT_VERSION
+    JSON_FILE = "deep_linear.json"
+    VERDICT_LABELS = ("confirmed", "not_shown", "mismatch")
 
     def __getitem__(self, depth: int) -> DepthResult:
-        for d in self.depths:
-            if d.depth == depth:
-                return d
-        raise KeyError(depth)
+        return pick(self.depths, "depth", depth, "depth")
 
     def table(self) -> str:
         """A markdown table: one row per depth and weight decay."""
@@ -372,57 +385,131 @@ class DeepLinearResult:
                 )
         return "\n".join(rows)
 
-    def report(self) -> str:
-        """Markdown: settings, the table, thresholds and the verdict."""
-        thr = ", ".join(f"D = {d.depth}: {d.threshold:.4g}" for d in self.depths)
+    def _intro(self) -> str:
+        s = self.settings
         return (
-            "# Deep linear networks with weight decay (seed 002)\n\n"
-            f"Data: {self.settings['n']} points in {self.settings['n_in']} dimensions, hidden width "
-            f"{self.settings['width']}; U(0) = {self.loss_at_zero:.6g}, |c| = {self.c_norm:.6g}; "
-            f"{self.settings['runs']} runs per cell (Adam, {self.settings['steps']} steps, then Newton).\n\n"
-            f"{self.table()}\n\nWeight decay from which w = 0 is the global minimum (theory): {thr}.\n\n"
-            f"**Verdict.** {self.verdict}\n"
+            f"Data: {s['n']} points in {s['n_in']} dimensions, hidden width {s['width']}; "
+            f"U(0) = {self.loss_at_zero:.6g}, |c| = {self.c_norm:.6g}; {s['runs']} runs per cell "
+            f"(Adam, {s['steps']} steps, then Newton)."
         )
 
-    def __str__(self) -> str:
-        return self.report()
+    def sections(self) -> list[Section]:
+        """The weight decay from which w = 0 is the global minimum, per depth."""
+        thr = ", ".join(f"D = {d.depth}: {d.threshold:.4g}" for d in self.depths)
+        return [Section("", f"Weight decay from which w = 0 is the global minimum (theory): {thr}.")]
 
-    def to_dict(self) -> dict:
-        """JSON-able numbers."""
+    def _summary(self) -> dict:
+        arrays = (*_COLUMNS, "m_found", "m_theory", "zero_is_local_min", "zero_is_global", "final_loss")
         return {
-            "weight_decay": self.weight_decay.tolist(),
+            "weight_decay": self.weight_decay,
             "loss_at_zero": self.loss_at_zero,
             "c_norm": self.c_norm,
             "depths": [
-                {
-                    "depth": d.depth,
-                    "n_params": d.n_params,
-                    "threshold": d.threshold,
-                    **{
-                        k: finite_list(getattr(d, k))
-                        for k in (
-                            "loss_found",
-                            "loss_theory",
-                            "m_found",
-                            "m_theory",
-                            "m_error",
-                            "share_global",
-                            "share_zero",
-                            "zero_min_eig",
-                            "zero_min_eig_theory",
-                            "zero_hessian_error",
-                            "zero_is_local_min",
-                            "zero_is_global",
-                            "final_loss",
-                        )
-                    },
-                }
+                {"depth": d.depth, "n_params": d.n_params, "threshold": d.threshold}
+                | {k: getattr(d, k) for k in arrays}
                 for d in self.depths
             ],
-            "verdict": self.verdict,
-            "settings": self.settings,
-            "files": self.files,
         }
+
+    def assess(self) -> Verdict:
+        """The verdict: do the numerical minima match the theory, and is w = 0 a bad minimum? (class notes)."""
+        wds, cn = self.weight_decay, self.c_norm
+        evidence, checks, mismatch = [], [], False
+        for d in self.depths:
+            diff = np.abs(d.loss_found - d.loss_theory)
+            worst = float(np.nanmax(diff)) if np.any(np.isfinite(diff)) else math.nan
+            below = int(np.sum(d.loss_found < d.loss_theory - 1e-9 * (1 + np.abs(d.loss_theory))))
+            tol = 1e-8 * (1 + float(np.max(np.abs(d.loss_theory))))
+            match = worst <= tol
+            checks.append(
+                Check(f"depth_{d.depth}_match", f"depth {d.depth}: largest |U found - U*|", match, worst, tol, "<=")
+            )
+            checks.append(
+                Check(
+                    f"depth_{d.depth}_below",
+                    f"depth {d.depth}: weight decays where a run went below the theory",
+                    below == 0,
+                    below,
+                    0,
+                    "==",
+                )
+            )
+            mismatch |= not match or below > 0
+            s = f"depth {d.depth}: the numerical global minima {'match' if match else 'do not match'} the theory"
+            s += f" (largest |U found - U*| {worst:.1e})"
+            if below:
+                s += f"; {below} found below the theory, which would contradict it"
+            bad = d.zero_is_local_min & ~d.zero_is_global
+            if d.depth == 1:
+                agree = bool(np.all(d.zero_is_local_min == (wds > 2 * cn)))
+                checks.append(
+                    Check(
+                        "depth_1_zero",
+                        "depth 1: w = 0 is a local minimum exactly for weight decay above 2|c|, as derived",
+                        agree,
+                    )
+                )
+                mismatch |= not agree or bool(bad.any())
+                s += (
+                    f"; w = 0 is a local minimum only for weight decay above 2|c| = {2 * cn:.3g}, where it is also "
+                    f"global ({'as derived' if agree else 'NOT as derived'})"
+                )
+            else:
+                checks.append(
+                    Check(
+                        f"depth_{d.depth}_bad_zero",
+                        f"depth {d.depth}: weight decays where w = 0 is a local but not the global minimum",
+                        bool(bad.any()),
+                        int(bad.sum()),
+                        0,
+                        ">",
+                    )
+                )
+                s += (
+                    f"; w = 0 is a local minimum at {int(d.zero_is_local_min.sum())} of {wds.size} weight decays "
+                    f"(H(0) = lambda I), global only from lambda* = {d.threshold:.3g}"
+                )
+                if bad.any():
+                    trapped = float(np.mean(d.share_zero[bad]))
+                    s += (
+                        f", so below that it is a bad local minimum (at {int(bad.sum())} of the weight decays; "
+                        f"{trapped:.0%} of the runs ended there)"
+                    )
+            evidence.append(s)
+        deep_bad = any((d.zero_is_local_min & ~d.zero_is_global).any() for d in self.depths if d.depth >= 2)
+        diffs = [np.abs(d.loss_found - d.loss_theory) for d in self.depths]
+        worst_all = max((float(np.nanmax(x)) for x in diffs if np.any(np.isfinite(x))), default=math.nan)
+        if mismatch:
+            label = "mismatch"
+            headline = (
+                "Mismatch: the numerical minima do not agree with the theory everywhere "
+                f"(largest |U found - U*| {worst_all:.1e}); train longer or check the runs."
+            )
+        elif deep_bad:
+            label = "confirmed"
+            headline = (
+                "Confirmed, as the paper says: weight decay makes w = 0 a bad local minimum with more than one "
+                f"hidden layer, never with one (numerical minima match the theory to {worst_all:.1e})."
+            )
+        else:
+            label = "not_shown"
+            headline = (
+                "Not shown: the numerical minima match the theory, but no weight decay of the sweep makes w = 0 "
+                "a bad local minimum (needs two or more hidden layers and weight decays below lambda*)."
+            )
+        caveats = []
+        if any(d.depth >= 2 and np.any(d.zero_min_eig <= 0) for d in self.depths):
+            caveats.append(
+                "where H(0) is singular (weight decay 0 with two or more hidden layers) second order cannot decide "
+                "whether w = 0 is a minimum; it counts as not one"
+            )
+        settings = {
+            "match_tol": "1e-8 (1 + max |U*|)",
+            "zero_radius": _ZERO,
+            "runs": self.settings["runs"],
+            "steps": self.settings["steps"],
+        }
+        return Verdict(label, headline, tuple(evidence), tuple(checks), tuple(caveats), settings)
 
 
 # ------------------------------------------------------------------------ experiment
@@ -442,6 +529,7 @@ def _product(net: MLP, W: np.ndarray) -> np.ndarray:
     return out[:, 0, :]
 
 
+@protocol_doc(DeepLinearResult, seed="It draws the data (unless given) and the starts.")
 def deep_linear(
     depths=(1, 2, 3),
     weight_decay=None,
@@ -454,11 +542,11 @@ def deep_linear(
     lr: float = 0.01,
     init_scales: tuple[float, float] = (0.05, 1.5),
     data: Dataset | None = None,
+    *,
     seed: int = 0,
     out_dir=None,
     figures: bool = False,
     progress: bool = False,
-    *,
     overwrite: bool = False,
 ) -> DeepLinearResult:
     """Find the global minima of deep linear networks with weight decay and test w = 0.
@@ -485,23 +573,16 @@ def deep_linear(
         Standard deviations of the normal starts, log-spaced over the runs.
     data : Dataset, optional
         Use these data (one target per point) instead.
-    seed : int, default 0
-    out_dir : path, optional
-        Writes ``deep_linear.h5``, ``deep_linear.json``, ``deep_linear.md`` and
-        (with ``figures``) PNGs there.
-    figures : bool, default False
-        Loss at the found minima against weight decay per depth, and the
-        smallest Hessian eigenvalue at 0 (needs matplotlib).
-    progress : bool, default False
-        Print one line per depth.
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    {protocol}
 
     Returns
     -------
     DeepLinearResult
+
+    Notes
+    -----
+    Figures: the loss at the found minima and the theory's against weight decay
+    per depth, and the smallest Hessian eigenvalue at 0.
     """
     depths = [check_int("depths", d, 1) for d in depths]
     if not depths:
@@ -510,7 +591,8 @@ def deep_linear(
     runs = check_int("runs", runs, 1)
     steps = check_int("steps", steps, 1)
     lr = check_positive("lr", lr)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed(seed)
+    log = say(progress)
     if data is None:
         data = _data(check_int("n", n, 2), check_int("n_in", n_in, 1), check_positive("noise", noise, True), seed)
     elif not isinstance(data, Dataset) or np.asarray(data.y).reshape(data.n, -1).shape[1] != 1:
@@ -525,11 +607,7 @@ def deep_linear(
             raise ValueError("weight_decay: expected at least one value")
     lo, hi = (check_positive("init_scales", s) for s in init_scales)
     scales = np.geomspace(lo, hi, runs)
-    overwrite = check_bool("overwrite", overwrite)
-    out = None
-    if out_dir is not None:  # every file this call writes, claimed before the computation
-        names = ["deep_linear.h5", "deep_linear.json", "deep_linear.md", *(_FIGURES if figures else ())]
-        out = claim_outputs(out_dir, names, overwrite)
+    out = DeepLinearResult.claim(out_dir, figures, overwrite, figure_names=_FIGURES)  # before the computation
     settings = {
         "depths": depths,
         "weight_decay": wds.tolist(),
@@ -551,19 +629,7 @@ def deep_linear(
         rng = np.random.default_rng([seed, D])
         starts = rng.standard_normal((runs, p)) * scales[:, None]
         k = wds.size
-        cols = {
-            name: np.full(k, np.nan)
-            for name in (
-                "loss_found",
-                "loss_theory",
-                "m_error",
-                "share_global",
-                "share_zero",
-                "zero_min_eig",
-                "zero_min_eig_theory",
-                "zero_hessian_error",
-            )
-        }
+        cols = {name: np.full(k, np.nan) for name in _COLUMNS}
         m_found = np.full((k, data.dim), np.nan)
         m_theory = np.zeros((k, data.dim))
         zlm = np.zeros(k, dtype=bool)
@@ -612,146 +678,46 @@ def deep_linear(
                 **cols,
             )
         )
-        if progress:
-            print(f"deep_linear: depth {D} done ({time.perf_counter() - t0:.1f} s)", flush=True)
+        log(f"deep_linear: depth {D} done ({time.perf_counter() - t0:.1f} s)")
     settings["seconds"] = time.perf_counter() - t0
-    result = DeepLinearResult(
-        weight_decay=wds,
-        depths=results,
-        loss_at_zero=yy,
-        c_norm=cn,
-        verdict=_verdict(results, wds, cn),
-        settings=settings,
+    result = DeepLinearResult(weight_decay=wds, depths=results, loss_at_zero=yy, c_norm=cn, settings=settings)
+    result.save(
+        out,
+        overwrite,
+        fill=lambda f: _fill_h5(f, result, data),
+        figures=(lambda: _figures(result, out, overwrite)) if figures else None,
     )
-    if out is not None:
-        _write(result, data, out, figures, overwrite)
     return result
 
 
-def _verdict(results: list, wds: np.ndarray, cn: float) -> str:
-    parts = []
-    for d in results:
-        diff = np.abs(d.loss_found - d.loss_theory)
-        worst = float(np.nanmax(diff)) if np.any(np.isfinite(diff)) else math.nan
-        below = int(np.sum(d.loss_found < d.loss_theory - 1e-9 * (1 + np.abs(d.loss_theory))))
-        match = "match" if worst <= 1e-8 * (1 + float(np.max(np.abs(d.loss_theory)))) else "do not match"
-        s = f"depth {d.depth}: the numerical global minima {match} the theory (largest |U found - U*| {worst:.1e}"
-        if below:
-            s += f"; {below} found below the theory, which would contradict it"
-        s += ")"
-        bad = d.zero_is_local_min & ~d.zero_is_global
-        if d.depth == 1:
-            agree = bool(np.all(d.zero_is_local_min == (wds > 2 * cn)))
-            s += (
-                f"; w = 0 is a local minimum only for weight decay above 2|c| = {2 * cn:.3g}, where it is also "
-                f"global ({'as derived' if agree else 'NOT as derived'})"
-            )
-        else:
-            s += (
-                f"; w = 0 is a local minimum at {int(d.zero_is_local_min.sum())} of {wds.size} weight decays "
-                f"(H(0) = lambda I), global only from lambda* = {d.threshold:.3g}"
-            )
-            if bad.any():
-                trapped = float(np.mean(d.share_zero[bad]))
-                s += (
-                    f", so below that it is a bad local minimum (at {int(bad.sum())} of the weight decays; "
-                    f"{trapped:.0%} of the runs ended there)"
-                )
-        parts.append(s)
-    deep_bad = any((d.zero_is_local_min & ~d.zero_is_global).any() for d in results if d.depth >= 2)
-    shallow_bad = any((d.zero_is_local_min & ~d.zero_is_global).any() for d in results if d.depth == 1)
-    head = ""
-    if deep_bad and not shallow_bad:
-        head = (
-            "As the paper says: weight decay makes w = 0 a bad local minimum with more than one hidden "
-            "layer, never with one. "
-        )
-    return head + "; ".join(parts) + "."
+def _fill_h5(f, result: DeepLinearResult, data: Dataset) -> None:
+    f.attrs["loss_at_zero"] = result.loss_at_zero
+    f.attrs["c_norm"] = result.c_norm
+    f.create_dataset("weight_decay", data=result.weight_decay)
+    f.create_dataset("X", data=np.asarray(data.X))
+    f.create_dataset("y", data=np.asarray(data.y))
+    for d in result.depths:
+        g = f.create_group(f"depth_{d.depth}")
+        g.attrs["depth"] = d.depth
+        g.attrs["threshold"] = d.threshold
+        for name in (*_COLUMNS, "m_found", "m_theory", "final_loss"):
+            g.create_dataset(name, data=getattr(d, name))
+        for name in ("zero_is_local_min", "zero_is_global"):
+            g.create_dataset(name, data=getattr(d, name).astype(np.int8))
 
 
-def _write(result: DeepLinearResult, data: Dataset, out: Path, figures: bool, overwrite: bool) -> None:
-    path = out / "deep_linear.h5"
-    with result_file(path, "fastland.deep_linear", FORMAT_VERSION, overwrite) as f:
-        f.attrs["settings"] = json.dumps(result.settings)
-        f.attrs["verdict"] = result.verdict
-        f.attrs["loss_at_zero"] = result.loss_at_zero
-        f.attrs["c_norm"] = result.c_norm
-        f.create_dataset("weight_decay", data=result.weight_decay)
-        f.create_dataset("X", data=np.asarray(data.X))
-        f.create_dataset("y", data=np.asarray(data.y))
-        for d in result.depths:
-            g = f.create_group(f"depth_{d.depth}")
-            g.attrs["depth"] = d.depth
-            g.attrs["threshold"] = d.threshold
-            for name in (
-                "loss_found",
-                "loss_theory",
-                "m_found",
-                "m_theory",
-                "m_error",
-                "share_global",
-                "share_zero",
-                "zero_min_eig",
-                "zero_min_eig_theory",
-                "zero_hessian_error",
-                "final_loss",
-            ):
-                g.create_dataset(name, data=getattr(d, name))
-            for name in ("zero_is_local_min", "zero_is_global"):
-                g.create_dataset(name, data=getattr(d, name).astype(np.int8))
-    result.files.append(str(path))
-    result.out_dir = str(out)
-    if figures:
-        from .. import plot
-
-        wd = result.weight_decay
-        ys = {}
-        for d in result.depths:
-            ys[f"D = {d.depth} found"] = d.loss_found
-            ys[f"D = {d.depth} theory"] = d.loss_theory
-        ys["U(0)"] = np.full(wd.size, result.loss_at_zero)
-        p = out / _FIGURES[0]
-        logx = bool(wd.min() > 0 and wd.max() / wd.min() > 20)
-        fig = plot._new_figure(str(p), (6.0, 4.2))
-        ax = fig.add_subplot()
-        plot.series(
-            wd,
-            ys,
-            "weight decay",
-            "loss at the global minimum",
-            logx=logx,
-            ax=ax,
-            title="Deep linear networks: found minima (dots) and theory (dashed)",
-        )
-        lines = ax.get_lines()
-        for i, line in enumerate(lines[:-1]):  # per depth: found as dots, theory dashed, one colour
-            line.set_color(f"C{i // 2}")
-            if i % 2:
-                line.set_linestyle("--")
-                line.set_marker("")
-            else:
-                line.set_linestyle("")
-                line.set_markersize(6)
-        lines[-1].set_color("0.4")
-        lines[-1].set_linestyle(":")
-        lines[-1].set_marker("")
-        ax.legend(fontsize="small", loc="best")
-        plot._finish(fig, str(p), overwrite)
-        result.files.append(str(p))
-        p = out / _FIGURES[1]
-        plot.series(
-            wd,
-            {f"D = {d.depth}": d.zero_min_eig for d in result.depths},
-            "weight decay",
-            "smallest Hessian eigenvalue at w = 0",
-            path=p,
-            overwrite=overwrite,
-            title="Is w = 0 a local minimum?",
-        )
-        result.files.append(str(p))
-    for name, text in (
-        ("deep_linear.json", json.dumps(result.to_dict(), indent=2)),
-        ("deep_linear.md", result.report()),
-    ):
-        write_text(out / name, text, overwrite=overwrite, argname="out_dir")
-        result.files.append(str(out / name))
+def _figures(result: DeepLinearResult, out: Path, overwrite: bool) -> list[str]:
+    wd = result.weight_decay
+    ys = {}
+    for d in result.depths:  # (found, theory) pairs: dots and a dashed line of one colour
+        ys[f"D = {d.depth} found"] = d.loss_found
+        ys[f"D = {d.depth} theory"] = d.loss_theory
+    logx = bool(wd.min() > 0 and wd.max() / wd.min() > 20)
+    zero = {f"D = {d.depth}": d.zero_min_eig for d in result.depths}
+    return [
+        save_series(out, _FIGURES[0], overwrite, wd, ys, "weight decay", "loss at the global minimum", logx=logx,
+                    pairs=True, reference={"U(0)": np.full(wd.size, result.loss_at_zero)},
+                    title="Deep linear networks: found minima (dots) and theory (dashed)"),
+        save_series(out, _FIGURES[1], overwrite, wd, zero, "weight decay", "smallest Hessian eigenvalue at w = 0",
+                    title="Is w = 0 a local minimum?"),
+    ]  # fmt: skip

@@ -47,22 +47,21 @@ a gap of many decades means the count does not depend on the tolerance.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import critical, symmetry
-from .._outputs import write_text
-from .._validate import check_bool, check_choice, check_int, check_positive
+from .._validate import check_choice, check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import ACTIVATIONS, MLP
 from ..train import train
-from ._files import claim_outputs, result_file
-from ._json import finite_or_none, json_default
+from ._files import save_series
+from ._json import finite_or_none
+from ._result import Check, ExperimentResult, Verdict, check_seed, protocol_doc, say
 
 FORMAT_VERSION = 1
 
@@ -393,7 +392,7 @@ NEAR_CRITICAL = 1e3
 
 
 @dataclass
-class DegeneracyResult:
+class DegeneracyResult(ExperimentResult):
     """Result of :func:`degeneracy`.
 
     Attributes
@@ -412,10 +411,13 @@ class DegeneracyResult:
     minima_excess : int
         Of those, how many have more null directions than the network's
         continuous symmetries explain (``Nullity.excess > 0``).
-    verdict : str
-    settings : dict
-    out_dir : str or None
-    files : list of str
+
+    The verdict (:meth:`assess`): "measurement_failure" when a zero-loss point
+    had a nullity below M - N n_out; else "mixed" when some minimum with
+    non-zero loss had null directions no symmetry explains; else "supported"
+    when both claims were tested (zero-loss points and other minima found);
+    else "incomplete". Settings, files and the rest of the protocol:
+    :class:`~fastland.experiments.ExperimentResult`.
     """
 
     configs: list
@@ -424,10 +426,13 @@ class DegeneracyResult:
     zero_loss_points: int
     minima_points: int
     minima_excess: int
-    verdict: str
-    settings: dict
-    out_dir: str | None = None
-    files: list = field(default_factory=list)
+
+    TITLE = "Degeneracy of minima: the Bezout argument (seed 003)"
+    DATA_FILE = "degeneracy.h5"
+    FORMAT = "fastland.degeneracy"
+    FORMAT_VERSION = FORMAT_VERSION
+    JSON_FILE = "degeneracy.json"
+    VERDICT_LABELS = ("supported", "mixed", "incomplete", "measurement_failure")
 
     def table(self) -> str:
         """Markdown table: one row per configuration."""
@@ -449,38 +454,23 @@ class DegeneracyResult:
             )
         return "\n".join(rows)
 
-    def __str__(self) -> str:
-        return self.table() + "\n\n" + self.verdict
-
-    def report(self) -> str:
-        """Markdown report: setting, the table, the verdict."""
+    def _intro(self) -> str:
         s = self.settings
-        lines = [
-            "# Degeneracy of minima: the Bezout argument (seed 003)",
-            "",
+        return (
             f"Square loss; N inputs uniform in [-1, 1]^{s['dim']}, {s['targets']} targets; "
             f"MLP({s['dim']}, [m], {s['n_out']}, act, 'mse', bias={s['bias']}); {s['runs']} random starts per row, "
             f"Adam ({s['steps']} steps, lr {s['lr']:g}), then Levenberg-Marquardt and Newton polishing; "
-            "end points classified by `fastland.critical.classify`.",
-            "",
+            "end points classified by `fastland.critical.classify`.\n\n"
             "Columns: M parameters, M-N·k the seed's lower bound on the nullity at zero loss, 'nullity' the "
             "Hessian's numerical nullity (tolerance M eps ||H|| plus measured error terms), 'rank G' the rank of "
             "the Gauss-Newton matrix, 'sym' the flat directions known symmetries explain "
             "(`fastland.symmetry.flat_directions`), 'fn-null' the directions that leave the network function "
             "unchanged on generic inputs (measured: all continuous symmetries), 'gap' the smallest spectral gap "
             "in decades around the tolerance, 'excess' = nullity - fn-null at minima with non-zero loss (the "
-            "seed predicts 0). Ranges are min-max over the points.",
-            "",
-            self.table(),
-            "",
-            f"**Verdict.** {self.verdict}",
-        ]
-        if self.files:
-            lines += ["", "Files: " + ", ".join(Path(f).name for f in self.files)]
-        return "\n".join(lines) + "\n"
+            "seed predicts 0). Ranges are min-max over the points."
+        )
 
-    def to_dict(self) -> dict:
-        """JSON-able summary."""
+    def _summary(self) -> dict:
         return {
             "configs": [c.summary() for c in self.configs],
             "consistent": self.consistent,
@@ -488,10 +478,122 @@ class DegeneracyResult:
             "zero_loss_points": self.zero_loss_points,
             "minima_points": self.minima_points,
             "minima_excess": self.minima_excess,
-            "verdict": self.verdict,
-            "settings": self.settings,
-            "files": list(self.files),
         }
+
+    def assess(self) -> Verdict:
+        """The verdict on the seed's two claims (class notes)."""
+        zl = [(c, i) for c in self.configs for i in np.flatnonzero(c.kind == "zero_loss")]
+        mins = [(c, i) for c in self.configs for i in np.flatnonzero(c.kind == "minimum")]
+        evidence, checks = [], []
+        if zl:
+            over = sum(int(c.nullity.nullity[i] > c.bezout) for c, i in zl)
+            rank_eq = sum(int(c.nullity.nullity[i] == c.n_params - c.nullity.rank_gn[i]) for c, i in zl)
+            beyond = sum(int(c.nullity.excess[i] > 0) for c, i in zl)
+            margin = min(int(c.nullity.nullity[i] - c.bezout) for c, i in zl)
+            checks.append(
+                Check(
+                    "zero_loss_nullity",
+                    "smallest nullity - (M - N·k) at the zero-loss points",
+                    self.consistent,
+                    margin,
+                    0,
+                    ">=",
+                )
+            )
+            detail = (
+                "all exactly M - N·k"
+                if over == 0
+                else f"{self.bezout_exact} exactly M - N·k; {over} more, where the network's functions span fewer "
+                "than N·k directions at the data"
+            )
+            evidence.append(
+                f"zero-loss points: {len(zl)}, nullity at least M - N·k at "
+                f"{sum(int(c.nullity.nullity[i] >= c.bezout) for c, i in zl)} ({detail}); it equalled "
+                f"M - rank(Gauss-Newton) at {rank_eq} and exceeded what the network's symmetries explain at {beyond}; "
+                f"smallest spectral gap {min(float(c.nullity.gap[i]) for c, i in zl):.1f} decades"
+            )
+        missed = []
+        for c in self.configs:
+            if not np.any(c.kind == "zero_loss"):
+                rank = int(c.nullity.rank_gn.max())
+                why = f", rank J <= {rank} < N·k at every end point" if rank < c.n_points * c.n_out else ""
+                missed.append(f"{c.activation} m={c.width} N={c.n_points}{why}")
+        if zl and missed:
+            evidence.append("no zero-loss point in: " + "; ".join(missed))
+        if mins:
+            checks.append(
+                Check(
+                    "minima_excess",
+                    "minima with non-zero loss with null directions beyond the symmetries",
+                    self.minima_excess == 0,
+                    self.minima_excess,
+                    0,
+                    "==",
+                )
+            )
+            evidence.append(
+                f"minima with non-zero loss: {len(mins)}, non-degenerate modulo the network's continuous symmetries "
+                f"(nullity = directions that leave the function unchanged) at {len(mins) - self.minima_excess}; "
+                f"smallest spectral gap {min(float(c.nullity.gap[i]) for c, i in mins):.1f} decades"
+            )
+        tested = [*zl, *mins]
+        if tested:
+            gap = min(float(c.nullity.gap[i]) for c, i in tested)
+            fuzzy = sum(int(c.nullity.gap[i] < 2) for c, i in tested)
+            checks.append(
+                Check("spectral_gap", "smallest spectral gap around the tolerance (decades)", fuzzy == 0, gap, 2, ">=")
+            )
+        caveats = []
+        if tested and fuzzy:
+            caveats.append(
+                f"{fuzzy} of these points had a spectral gap under 2 decades around the tolerance: their counts "
+                "depend on it and are not sharp"
+            )
+        if zl and not self.consistent:
+            bad = sum(int(c.nullity.nullity[i] < c.bezout) for c, i in zl)
+            label = "measurement_failure"
+            headline = (
+                f"Measurement failure: {bad} of {len(zl)} zero-loss points had a Hessian nullity below M - N·k, "
+                "which the theory excludes."
+            )
+        elif self.minima_excess:
+            label = "mixed"
+            first = (
+                f"zero-loss minima are degenerate as the seed argues ({len(zl)} points)"
+                if zl
+                else "no run reached zero loss"
+            )
+            headline = (
+                f"Mixed: {first}, but {self.minima_excess} of {len(mins)} minima with non-zero loss had null "
+                "directions no symmetry of the network explains."
+            )
+        elif zl and mins:
+            label = "supported"
+            headline = (
+                f"Supported: all {len(zl)} zero-loss minima are degenerate (nullity >= M - N·k) and all {len(mins)} "
+                "minima with non-zero loss are non-degenerate modulo the network's symmetries, as the seed argues."
+            )
+        else:
+            label = "incomplete"
+            parts = []
+            if zl:
+                parts.append(f"all {len(zl)} zero-loss minima are degenerate (nullity >= M - N·k)")
+            else:
+                parts.append("no run reached zero loss, so the degeneracy of global minima was not measured")
+            if mins:
+                parts.append(f"all {len(mins)} minima with non-zero loss are non-degenerate modulo symmetries")
+            else:
+                parts.append("no minimum with non-zero loss was found, so the second claim was not tested")
+            headline = "Incomplete: " + "; ".join(parts) + "."
+        s = self.settings
+        settings = {
+            "near_critical": NEAR_CRITICAL,
+            "runs": s["runs"],
+            "steps": s["steps"],
+            "polish_iter": s["polish_iter"],
+            "targets": s["targets"],
+        }
+        return Verdict(label, headline, tuple(evidence), tuple(checks), tuple(caveats), settings)
 
 
 def _span(a) -> str:
@@ -526,6 +628,7 @@ def _configs(configs) -> list[tuple[int, int]]:
     return out
 
 
+@protocol_doc(DegeneracyResult, seed="Data, targets and starts of configuration k use ``default_rng([seed, k])``.")
 def degeneracy(
     configs=((2, 4), (3, 8), (4, 12), (6, 16)),
     activations=("quadratic", "tanh", "sigmoid"),
@@ -538,11 +641,11 @@ def degeneracy(
     lr: float = 1e-2,
     init_scale: float = 1.0,
     polish_iter: int = 100,
+    *,
     seed: int = 0,
     out_dir: str | Path | None = None,
     figures: bool = False,
     progress: bool = False,
-    *,
     overwrite: bool = False,
 ) -> DegeneracyResult:
     """Measure the Hessian's nullity at zero-loss minima and at other minima (seed 003).
@@ -569,23 +672,17 @@ def degeneracy(
     init_scale : float, default 1.0
     polish_iter : int, default 100
         Levenberg-Marquardt iterations (then up to 50 Newton iterations).
-    seed : int, default 0
-        Data, targets and starts of configuration k use ``default_rng([seed, k])``.
-    out_dir : path, optional
-        Write ``degeneracy.h5`` (one group per configuration: end points,
-        labels, spectra and every :class:`Nullity` field), ``degeneracy.json``,
-        ``report.md`` and (with ``figures``) PNGs there.
-    figures : bool, default False
-        Hessian spectra (|eigenvalue| against index, tolerance marked) per configuration.
-    progress : bool, default False
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    {protocol}
 
     Returns
     -------
     DegeneracyResult
+
+    Notes
+    -----
+    ``degeneracy.h5`` has one group per configuration: end points, labels,
+    spectra and every :class:`Nullity` field. Figures: the Hessian spectra
+    (|eigenvalue| against index, the tolerance marked) per configuration.
     """
     pairs = _configs(configs)
     acts = list(activations)
@@ -601,11 +698,10 @@ def degeneracy(
     lr = check_positive("lr", lr)
     init_scale = check_positive("init_scale", init_scale)
     polish_iter = check_int("polish_iter", polish_iter, 0)
-    overwrite = check_bool("overwrite", overwrite)
-    out = None
-    if out_dir is not None:  # every file this call writes, claimed before the computation
-        spectra = [_spectrum_name(a, m, N) for a in acts for m, N in pairs] if figures else []
-        out = claim_outputs(out_dir, ["degeneracy.h5", "degeneracy.json", "report.md", *spectra], overwrite)
+    seed = check_seed(seed)
+    say(progress)  # checks it; the progress bars are train's
+    spectra = [_spectrum_name(a, m, N) for a in acts for m, N in pairs]
+    out = DegeneracyResult.claim(out_dir, figures, overwrite, figure_names=spectra)  # before the computation
     results = []
     k = 0
     for act in acts:
@@ -623,7 +719,7 @@ def degeneracy(
             fit = train(land, starts, optimizer="adam", lr=lr, steps=steps, seed=seed, progress=progress)
             W = np.where(np.isfinite(fit.params).all(axis=1)[:, None], fit.params, starts)
             W = _lm_polish(land, W, polish_iter)
-            W = critical.refine(land, W, "newton", max_iter=50).points
+            W = critical.refine(land, W, method="newton", max_iter=50).points
             cls = critical.classify(land, W, global_loss=0.0)
             label = np.asarray(cls.label, dtype=str)
             nl = hessian_nullity(land, W, zero_loss=label == "global_min", seed=seed)
@@ -678,12 +774,14 @@ def degeneracy(
         zero_loss_points=len(zl),
         minima_points=len(mins),
         minima_excess=excess,
-        verdict="",
         settings=settings,
     )
-    result.verdict = _verdict(result, zl, mins)
-    if out is not None:
-        _write(result, out, figures, overwrite)
+    result.save(
+        out,
+        overwrite,
+        fill=lambda f: _fill_h5(f, result),
+        figures=(lambda: _figures(result, out, overwrite)) if figures else None,
+    )
     return result
 
 
@@ -691,107 +789,38 @@ def _spectrum_name(activation: str, width: int, n_points: int) -> str:
     return f"spectrum_{activation}_m{width}_N{n_points}.png"
 
 
-def _verdict(r: DegeneracyResult, zl, mins) -> str:
-    parts = []
-    if zl:
-        over = sum(int(c.nullity.nullity[i] > c.bezout) for c, i in zl)
-        rank_eq = sum(int(c.nullity.nullity[i] == c.n_params - c.nullity.rank_gn[i]) for c, i in zl)
-        beyond = sum(int(c.nullity.excess[i] > 0) for c, i in zl)
-        gap = min(float(c.nullity.gap[i]) for c, i in zl)
-        if r.consistent:
-            head = (
-                f"Zero-loss minima are degenerate, as the seed argues: at all {len(zl)} zero-loss points the "
-                f"Hessian's nullity was at least M - N·k"
-            )
-        else:
-            head = (
-                "Measurement failure: some zero-loss points had a nullity below M - N·k, which the theory "
-                f"excludes (of {len(zl)} zero-loss points)"
-            )
-        detail = (
-            "all exactly M - N·k"
-            if over == 0
-            else f"{r.bezout_exact} exactly M - N·k; {over} more, where the network's functions span fewer than "
-            "N·k directions at the data"
-        )
-        parts.append(
-            f"{head} ({detail}); it equalled M - rank(Gauss-Newton) at {rank_eq} of {len(zl)} and "
-            f"exceeded what the network's symmetries explain at {beyond}; the smallest spectral gap around the "
-            f"tolerance was {gap:.1f} decades."
-        )
-    else:
-        parts.append("No run reached zero loss, so the degeneracy of global minima was not measured.")
-    missed = []
-    for c in r.configs:
-        if not np.any(c.kind == "zero_loss"):
-            rank = int(c.nullity.rank_gn.max())
-            why = f", rank J <= {rank} < N·k at every end point" if rank < c.n_points * c.n_out else ""
-            missed.append(f"{c.activation} m={c.width} N={c.n_points}{why}")
-    if zl and missed:
-        parts.append("No zero-loss point in: " + "; ".join(missed) + ".")
-    if mins:
-        ok = len(mins) - r.minima_excess
-        gap = min(float(c.nullity.gap[i]) for c, i in mins)
-        parts.append(
-            f"Of {len(mins)} minima with non-zero loss, {ok} were non-degenerate modulo the network's continuous "
-            f"symmetries (nullity = directions that leave the function unchanged), as the seed predicts, and "
-            f"{r.minima_excess} had further null directions (smallest spectral gap {gap:.1f} decades)."
-        )
-    else:
-        parts.append("No minimum with non-zero loss was found, so the seed's second claim was not tested here.")
-    fuzzy = sum(int(c.nullity.gap[i] < 2) for c, i in [*zl, *mins])
-    if fuzzy:
-        parts.append(
-            f"{fuzzy} of these points had a spectral gap under 2 decades around the tolerance: their counts "
-            "depend on it and are not sharp."
-        )
-    return " ".join(parts)
+def _fill_h5(f, result: DegeneracyResult) -> None:
+    for c in result.configs:
+        g = f.create_group(f"{c.activation}_m{c.width}_N{c.n_points}")
+        for key in ("activation", "width", "n_points", "n_params", "n_out", "bezout"):
+            g.attrs[key] = getattr(c, key)
+        g["points"], g["loss"] = c.points, c.loss
+        g["label"] = c.label.astype("S")
+        g["kind"] = c.kind.astype("S")
+        nl = c.nullity
+        for key in ("nullity", "tol", "gap", "hessian_norm", "rank_gn", "symmetry", "function_null", "eigenvalues"):
+            g[key] = getattr(nl, key)
 
 
-def _write(result: DegeneracyResult, out: Path, figures: bool, overwrite: bool) -> None:
+def _figures(result: DegeneracyResult, out: Path, overwrite: bool) -> list[str]:
     files = []
-    if figures:
-        from .. import plot
-
-        for c in result.configs:
-            nl = c.nullity
-            ok = np.isin(c.kind, ("zero_loss", "minimum"))
-            if not ok.any():
-                continue
-            idx = np.arange(1, c.n_params + 1)
-            ys = {}
-            for i in np.flatnonzero(ok)[:4]:
-                ev = np.sort(np.abs(nl.eigenvalues[i]))
-                ys[f"run {i} ({c.kind[i]}, nullity {nl.nullity[i]})"] = np.maximum(ev, 1e-300)
-            ys["tolerance (run " + str(int(np.flatnonzero(ok)[0])) + ")"] = np.full(
-                c.n_params, nl.tol[np.flatnonzero(ok)[0]]
+    for c in result.configs:
+        nl = c.nullity
+        ok = np.isin(c.kind, ("zero_loss", "minimum"))
+        if not ok.any():
+            continue
+        idx = np.arange(1, c.n_params + 1)
+        ys = {}
+        for i in np.flatnonzero(ok)[:4]:
+            ev = np.sort(np.abs(nl.eigenvalues[i]))
+            ys[f"run {i} ({c.kind[i]}, nullity {nl.nullity[i]})"] = np.maximum(ev, 1e-300)
+        first = int(np.flatnonzero(ok)[0])
+        ys[f"tolerance (run {first})"] = np.full(c.n_params, nl.tol[first])
+        title = f"{c.activation}, m={c.width}, N={c.n_points}, M={c.n_params}, M-N·k={c.bezout}"
+        name = _spectrum_name(c.activation, c.width, c.n_points)
+        files.append(
+            save_series(
+                out, name, overwrite, idx, ys, "eigenvalue index (by |lambda|)", "|eigenvalue|", logy=True, title=title
             )
-            p = out / _spectrum_name(c.activation, c.width, c.n_points)
-            plot.series(
-                idx,
-                ys,
-                "eigenvalue index (by |lambda|)",
-                "|eigenvalue|",
-                logy=True,
-                path=p,
-                overwrite=overwrite,
-                title=f"{c.activation}, m={c.width}, N={c.n_points}, M={c.n_params}, M-N·k={c.bezout}",
-            )
-            files.append(str(p))
-    with result_file(out / "degeneracy.h5", "fastland.degeneracy", FORMAT_VERSION, overwrite) as f:
-        f.attrs["settings"] = json.dumps(result.settings, default=json_default)
-        for c in result.configs:
-            g = f.create_group(f"{c.activation}_m{c.width}_N{c.n_points}")
-            for key in ("activation", "width", "n_points", "n_params", "n_out", "bezout"):
-                g.attrs[key] = getattr(c, key)
-            g["points"], g["loss"] = c.points, c.loss
-            g["label"] = c.label.astype("S")
-            g["kind"] = c.kind.astype("S")
-            nl = c.nullity
-            for key in ("nullity", "tol", "gap", "hessian_norm", "rank_gn", "symmetry", "function_null", "eigenvalues"):
-                g[key] = getattr(nl, key)
-    result.out_dir = str(out)
-    result.files = files + [str(out / n) for n in ("degeneracy.h5", "degeneracy.json", "report.md")]
-    text = json.dumps(result.to_dict(), indent=2, default=json_default)
-    write_text(out / "degeneracy.json", text, overwrite=overwrite, argname="out_dir")
-    write_text(out / "report.md", result.report(), overwrite=overwrite, argname="out_dir")
+        )
+    return files

@@ -41,24 +41,22 @@ standard-deviation ratios are reported beside it.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import linalg, stats
 
 from .. import critical
-from .._outputs import write_text
-from .._validate import check_bool, check_choice, check_int, check_positive
+from .._validate import check_choice, check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
 from ..train import train
-from ._files import claim_outputs, result_file
-from ._json import json_default
+from ._files import save_series
+from ._result import Check, ExperimentResult, Verdict, check_seed, protocol_doc, say
 
 __all__ = ["Comparison", "LangevinResult", "gradient_noise", "langevin_vs_sgd"]
 
@@ -136,7 +134,7 @@ def _compare(a: np.ndarray, b: np.ndarray) -> Comparison:
 
 
 @dataclass
-class LangevinResult:
+class LangevinResult(ExperimentResult):
     """Result of :func:`langevin_vs_sgd`.
 
     Attributes
@@ -163,10 +161,11 @@ class LangevinResult:
         Distances; ``mcmc_halves`` compares two halves of the MCMC chains (noise floor).
     sgd_matches, langevin_matches : bool
         The verdict's rule (module notes).
-    verdict : str
-    settings : dict
-    out_dir : str or None
-    files : list of str
+
+    The verdict (:meth:`assess`): "holds" when SGD matches exp(-U/T) (module
+    notes), else "does_not_hold" when a standard deviation differs from
+    exp(-U/T)'s by more than a factor 1.5, else "holds_roughly". Settings,
+    files and the rest of the protocol: :class:`~fastland.experiments.ExperimentResult`.
     """
 
     minimum: np.ndarray
@@ -186,10 +185,13 @@ class LangevinResult:
     mcmc_halves: Comparison
     sgd_matches: bool
     langevin_matches: bool
-    verdict: str
-    settings: dict
-    out_dir: str | None = None
-    files: list = field(default_factory=list)
+
+    TITLE = "SGD vs Langevin vs exp(-U/T) (seed 003)"
+    DATA_FILE = "samples.h5"
+    FORMAT = "fastland.langevin_vs_sgd"
+    FORMAT_VERSION = FORMAT_VERSION
+    JSON_FILE = "langevin_vs_sgd.json"
+    VERDICT_LABELS = ("holds", "holds_roughly", "does_not_hold")
 
     def table(self) -> str:
         """Markdown table: per parameter, standard deviations and distances."""
@@ -208,61 +210,97 @@ class LangevinResult:
             )
         return "\n".join(rows)
 
-    def __str__(self) -> str:
-        return self.table() + "\n\n" + self.verdict
-
-    def report(self) -> str:
-        """Markdown report: the setting, the matched temperature, the table and the verdict."""
+    def _intro(self) -> str:
         s = self.settings
-        lines = [
-            "# SGD vs Langevin vs exp(-U/T) (seed 003)",
-            "",
+        return (
             f"{s['network']} on {s['n']} points; SGD with lr {s['lr']:g} and batches of {s['batch_size']} "
             f"(without replacement); Langevin with the same lr at the matched temperature; MCMC (random-walk "
             f"Metropolis) of exp(-U/T) on the box [-{s['box']:.3g}, {s['box']:.3g}]^p. Samples: "
-            f"{self.sgd.shape[0]} SGD, {self.langevin.shape[0]} Langevin, {self.mcmc.shape[0]} MCMC.",
-            "",
+            f"{self.sgd.shape[0]} SGD, {self.langevin.shape[0]} Langevin, {self.mcmc.shape[0]} MCMC.\n\n"
             f"Matched temperature T = lr tr C / (2p) = {self.temperature:.4g}; directional temperatures along "
             f"the Hessian's eigenvectors T_k = lr v_k' C v_k / 2 = "
             + ", ".join(f"{t:.4g}" for t in self.directional_temperatures)
-            + f" (Hessian eigenvalues {', '.join(f'{v:.4g}' for v in np.linalg.eigvalsh(self.hessian))}).",
-            "",
+            + f" (Hessian eigenvalues {', '.join(f'{v:.4g}' for v in np.linalg.eigvalsh(self.hessian))}).\n\n"
             "'pred. SGD' is the stationary standard deviation of SGD linearised at w* (discrete Lyapunov "
-            "equation with the measured noise covariance), 'pred. exp(-U/T)' that of T H^-1.",
-            "",
-            self.table(),
-            "",
-            f"**Verdict.** {self.verdict}",
-        ]
-        if self.files:
-            lines += ["", "Files: " + ", ".join(Path(f).name for f in self.files)]
-        return "\n".join(lines) + "\n"
+            "equation with the measured noise covariance), 'pred. exp(-U/T)' that of T H^-1."
+        )
 
-    def to_dict(self) -> dict:
-        """JSON-able summary (no samples)."""
+    def _summary(self) -> dict:
+        comparisons = ("sgd_vs_mcmc", "langevin_vs_mcmc", "sgd_vs_langevin", "mcmc_halves")
         return {
-            "minimum": self.minimum.tolist(),
-            "hessian": self.hessian.tolist(),
-            "noise_cov": self.noise_cov.tolist(),
+            "minimum": self.minimum,
+            "hessian": self.hessian,
+            "noise_cov": self.noise_cov,
             "temperature": self.temperature,
-            "directional_temperatures": self.directional_temperatures.tolist(),
+            "directional_temperatures": self.directional_temperatures,
             "n_samples": {"sgd": len(self.sgd), "langevin": len(self.langevin), "mcmc": len(self.mcmc)},
-            "cov_sgd": np.cov(self.sgd.T).tolist(),
-            "cov_langevin": np.cov(self.langevin.T).tolist(),
-            "cov_mcmc": np.cov(self.mcmc.T).tolist(),
-            "cov_sgd_predicted": self.cov_sgd_predicted.tolist(),
-            "cov_langevin_predicted": self.cov_langevin_predicted.tolist(),
-            "cov_gibbs_predicted": self.cov_gibbs_predicted.tolist(),
-            "sgd_vs_mcmc": self.sgd_vs_mcmc.to_dict(),
-            "langevin_vs_mcmc": self.langevin_vs_mcmc.to_dict(),
-            "sgd_vs_langevin": self.sgd_vs_langevin.to_dict(),
-            "mcmc_halves": self.mcmc_halves.to_dict(),
+            "cov_sgd": np.cov(self.sgd.T),
+            "cov_langevin": np.cov(self.langevin.T),
+            "cov_mcmc": np.cov(self.mcmc.T),
+            "cov_sgd_predicted": self.cov_sgd_predicted,
+            "cov_langevin_predicted": self.cov_langevin_predicted,
+            "cov_gibbs_predicted": self.cov_gibbs_predicted,
+            **{k: getattr(self, k).to_dict() for k in comparisons},
             "sgd_matches": self.sgd_matches,
             "langevin_matches": self.langevin_matches,
-            "verdict": self.verdict,
-            "settings": self.settings,
-            "files": list(self.files),
         }
+
+    def assess(self) -> Verdict:
+        """The verdict: is small-batch SGD's stationary distribution exp(-U/T)? (class notes)."""
+        f = self.settings["match_factor"]
+        floor = np.maximum(self.mcmc_halves.ks, 1e-12)
+        sgd_ks, lan_ks, noise = self.sgd_vs_mcmc.ks.max(), self.langevin_vs_mcmc.ks.max(), self.mcmc_halves.ks.max()
+        spread = float(np.exp(np.abs(np.log(self.sgd_vs_mcmc.std_ratio)).max()))
+        far = bool(np.any(np.abs(np.log(self.sgd_vs_mcmc.std_ratio)) > math.log(1.5)))
+        checks = (
+            Check("sgd_ks", "largest KS distance SGD-MCMC, in units of the MCMC noise floor", self.sgd_matches,
+                  float((self.sgd_vs_mcmc.ks / floor).max()), f, "<="),
+            Check("langevin_ks", "largest KS distance Langevin-MCMC, in units of the MCMC noise floor",
+                  self.langevin_matches, float((self.langevin_vs_mcmc.ks / floor).max()), f, "<="),
+            Check("sgd_spread", "largest factor between SGD's and exp(-U/T)'s standard deviations", not far,
+                  spread, 1.5, "<="),
+        )  # fmt: skip
+        T = self.temperature
+        if self.sgd_matches:
+            label = "holds"
+            headline = (
+                f"Holds: small-batch SGD's stationary distribution matches exp(-U/T) at T = lr tr C / (2p) = {T:.3g} "
+                f"(KS {sgd_ks:.3f}, within {f:g} times the noise floor {noise:.3f}): the seed's SGD ~ Langevin "
+                "picture holds here."
+            )
+        elif far:
+            label = "does_not_hold"
+            headline = (
+                f"Does not hold: small-batch SGD's stationary distribution differs from exp(-U/T) at the matched "
+                f"T = {T:.3g} (KS {sgd_ks:.3f} vs noise floor {noise:.3f}); the spreads differ by a factor up to "
+                f"{spread:.3g}."
+            )
+        else:
+            label = "holds_roughly"
+            headline = (
+                f"Holds roughly: small-batch SGD's stationary distribution differs from exp(-U/T) at the matched "
+                f"T = {T:.3g} beyond the noise (KS {sgd_ks:.3f} vs noise floor {noise:.3f}), but its spreads are "
+                f"within a factor {spread:.3g}."
+            )
+        sgd_ratio = ", ".join(f"{v:.3f}" for v in self.sgd_vs_mcmc.std_ratio)
+        pred = np.sqrt(np.diag(self.cov_sgd_predicted) / np.diag(self.cov_gibbs_predicted))
+        aniso = float(self.directional_temperatures.max() / max(self.directional_temperatures.min(), 1e-300))
+        evidence = (
+            f"Langevin at the matched temperature {'reproduces' if self.langevin_matches else 'does not reproduce'} "
+            f"exp(-U/T) (KS distance {lan_ks:.3f} vs noise floor {noise:.3f})",
+            f"SGD's standard deviations are {sgd_ratio} times those of exp(-U/T) per parameter; the linearised SGD "
+            f"with the measured gradient noise predicts {', '.join(f'{v:.3f}' for v in pred)}",
+            f"the directional temperatures differ by a factor {aniso:.3g}: a scalar T can match only their mean",
+        )
+        caveats = ()
+        if not self.langevin_matches:
+            caveats = (
+                "Langevin itself misses exp(-U/T) within the noise floor (its discretisation error at this learning "
+                "rate), so part of SGD's difference may be the step size, not the noise",
+            )
+        s = self.settings
+        settings = {"match_factor": f, "lr": s["lr"], "batch_size": s["batch_size"], "runs": s["runs"]}
+        return Verdict(label, headline, evidence, checks, caveats, settings)
 
 
 # ------------------------------------------------------------------------------ experiment
@@ -287,10 +325,11 @@ def _find_minimum(land: Landscape, seed: int) -> np.ndarray:
     p = land.n_params
     start = np.full(p, 0.5) if land.net.hidden else np.zeros(p)
     fit = train(land, start, optimizer="gd", lr=0.05, steps=20_000, tol_grad=1e-10, seed=seed, progress=False)
-    ref = critical.refine(land, fit.params, "newton")
+    ref = critical.refine(land, fit.params, method="newton")
     return np.asarray(ref.points, dtype=float).reshape(p)
 
 
+@protocol_doc(LangevinResult, seed="It draws the data, the mini-batches, the noise and the MCMC chains.")
 def langevin_vs_sgd(
     model: str = "linear",
     n: int = 8,
@@ -301,11 +340,11 @@ def langevin_vs_sgd(
     samples_per_run: int = 40,
     chains: int = 64,
     match_factor: float = 3.0,
+    *,
     seed: int = 0,
     out_dir: str | Path | None = None,
     figures: bool = False,
     progress: bool = False,
-    *,
     overwrite: bool = False,
 ) -> LangevinResult:
     """Compare small-batch SGD's stationary distribution with Langevin and exp(-U/T).
@@ -336,21 +375,18 @@ def langevin_vs_sgd(
         MCMC chains; each keeps ``runs * samples_per_run / chains`` draws.
     match_factor : float, default 3.0
         The verdict's tolerance, in units of the MCMC noise floor (module notes).
-    seed : int, default 0
-    out_dir : path, optional
-        Write ``langevin_vs_sgd.json``, ``samples.h5`` (h5py: datasets ``sgd``,
-        ``langevin``, ``mcmc`` of shape (sample, param), ``minimum``, ``hessian``,
-        ``noise_cov``), ``report.md`` and (with ``figures``) histograms there.
-    figures : bool, default False
-    progress : bool, default False
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    {protocol}
 
     Returns
     -------
     LangevinResult
+
+    Notes
+    -----
+    ``samples.h5`` holds the datasets ``sgd``, ``langevin`` and ``mcmc`` of shape
+    (sample, param), ``minimum``, ``hessian`` and ``noise_cov``. Figures: a
+    histogram per parameter of the three samples beside the two Gaussian
+    predictions.
     """
     check_choice("model", model, _MODELS)
     n = check_int("n", n, 2)
@@ -363,13 +399,12 @@ def langevin_vs_sgd(
     samples_per_run = check_int("samples_per_run", samples_per_run, 1)
     chains = check_int("chains", chains, 2)
     match_factor = check_positive("match_factor", match_factor)
-    overwrite = check_bool("overwrite", overwrite)
+    seed = check_seed(seed)
+    say(progress)  # checks it; the progress bars are train's and sample's
     land = _problem(model, n, noise, seed)
     p = land.n_params
-    out = None
-    if out_dir is not None:  # every file this call writes, claimed before the computation
-        names = ["samples.h5", "langevin_vs_sgd.json", "report.md"]
-        out = claim_outputs(out_dir, names + ([_histogram_name(k) for k in range(p)] if figures else []), overwrite)
+    figure_names = [_histogram_name(k) for k in range(p)]
+    out = LangevinResult.claim(out_dir, figures, overwrite, figure_names=figure_names)  # before the computation
     w_star = _find_minimum(land, seed)
     H = land.hessian(w_star)
     lam, V = np.linalg.eigh(H)
@@ -463,12 +498,14 @@ def langevin_vs_sgd(
         mcmc_halves=halves,
         sgd_matches=sgd_ok,
         langevin_matches=lan_ok,
-        verdict="",
         settings=settings,
     )
-    result.verdict = _verdict(result)
-    if out is not None:
-        _write(result, out, figures, overwrite)
+    result.save(
+        out,
+        overwrite,
+        fill=lambda f: _fill_h5(f, result),
+        figures=(lambda: _figures(result, out, overwrite)) if figures else None,
+    )
     return result
 
 
@@ -476,82 +513,31 @@ def _histogram_name(k: int) -> str:
     return f"histogram_param{k}.png"
 
 
-def _verdict(r: LangevinResult) -> str:
-    f = r.settings["match_factor"]
-    aniso = float(r.directional_temperatures.max() / max(r.directional_temperatures.min(), 1e-300))
-    sgd_ratio = ", ".join(f"{v:.3f}" for v in r.sgd_vs_mcmc.std_ratio)
-    pred_ratio = ", ".join(f"{v:.3f}" for v in np.sqrt(np.diag(r.cov_sgd_predicted) / np.diag(r.cov_gibbs_predicted)))
-    lang = (
-        "Langevin at the matched temperature reproduces exp(-U/T)"
-        if r.langevin_matches
-        else "Langevin at the matched temperature does not reproduce exp(-U/T) within the noise floor "
-        "(its discretisation error at this learning rate)"
-    )
-    lang += f" (KS distance {r.langevin_vs_mcmc.ks.max():.3f} vs noise floor {r.mcmc_halves.ks.max():.3f})."
-    if r.sgd_matches:
-        sgd = (
-            f"Small-batch SGD's stationary distribution matches exp(-U/T) at T = lr tr C / (2p) = "
-            f"{r.temperature:.3g} within {f:g} times the noise floor (KS {r.sgd_vs_mcmc.ks.max():.3f}): "
-            "the seed's SGD ~ Langevin picture holds here"
-        )
-    else:
-        sgd = (
-            f"Small-batch SGD's stationary distribution differs from exp(-U/T) at the matched T = "
-            f"{r.temperature:.3g} (KS {r.sgd_vs_mcmc.ks.max():.3f} vs noise floor "
-            f"{r.mcmc_halves.ks.max():.3f}): the seed's SGD ~ Langevin picture "
-            + (
-                "does not hold here, the spreads differ by more than half"
-                if np.any(np.abs(np.log(r.sgd_vs_mcmc.std_ratio)) > math.log(1.5))
-                else "holds only roughly"
-            )
-        )
-    sgd += (
-        f"; SGD's standard deviations are {sgd_ratio} times those of exp(-U/T) per parameter, against "
-        f"{pred_ratio} predicted by the linearised SGD with the measured, anisotropic gradient noise "
-        f"(directional temperatures differ by a factor {aniso:.3g}; a scalar T can match only their mean)."
-    )
-    return lang + " " + sgd
+def _fill_h5(f, result: LangevinResult) -> None:
+    f.attrs["temperature"] = result.temperature
+    f["minimum"] = result.minimum
+    f["hessian"] = result.hessian
+    f["noise_cov"] = result.noise_cov
+    for name in ("sgd", "langevin", "mcmc"):
+        f.create_dataset(name, data=getattr(result, name), compression="gzip")
 
 
-def _write(result: LangevinResult, out: Path, figures: bool, overwrite: bool) -> None:
+def _figures(result: LangevinResult, out: Path, overwrite: bool) -> list[str]:
     files = []
-    if figures:
-        from .. import plot
-
-        for k in range(result.minimum.size):
-            allv = np.concatenate([result.sgd[:, k], result.langevin[:, k], result.mcmc[:, k]])
-            lo, hi = np.quantile(allv, [0.001, 0.999])
-            edges = np.linspace(lo, hi, 41)
-            centers = 0.5 * (edges[1:] + edges[:-1])
-            ys = {
-                name: np.histogram(s[:, k], bins=edges, density=True)[0]
-                for name, s in (("SGD", result.sgd), ("Langevin", result.langevin), ("MCMC exp(-U/T)", result.mcmc))
-            }
-            sd = math.sqrt(result.cov_gibbs_predicted[k, k])
-            ys["Gaussian T H^-1"] = stats.norm.pdf(centers, result.minimum[k], sd)
-            sd = math.sqrt(result.cov_sgd_predicted[k, k])
-            ys["Gaussian, linearised SGD"] = stats.norm.pdf(centers, result.minimum[k], sd)
-            p = out / _histogram_name(k)
-            plot.series(
-                centers,
-                ys,
-                f"parameter {k}",
-                "density",
-                path=p,
-                overwrite=overwrite,
-                title=f"Stationary distributions, parameter {k} (T = {result.temperature:.3g})",
-            )
-            files.append(str(p))
-    result.out_dir = str(out)
-    with result_file(out / "samples.h5", "fastland.langevin_vs_sgd", FORMAT_VERSION, overwrite) as f:
-        f.attrs["settings"] = json.dumps(result.settings, default=json_default)
-        f.attrs["temperature"] = result.temperature
-        f["minimum"] = result.minimum
-        f["hessian"] = result.hessian
-        f["noise_cov"] = result.noise_cov
-        for name in ("sgd", "langevin", "mcmc"):
-            f.create_dataset(name, data=getattr(result, name), compression="gzip")
-    result.files = files + [str(out / f) for f in ("samples.h5", "langevin_vs_sgd.json", "report.md")]
-    text = json.dumps(result.to_dict(), indent=2, default=json_default)
-    write_text(out / "langevin_vs_sgd.json", text, overwrite=overwrite, argname="out_dir")
-    write_text(out / "report.md", result.report(), overwrite=overwrite, argname="out_dir")
+    for k in range(result.minimum.size):
+        allv = np.concatenate([result.sgd[:, k], result.langevin[:, k], result.mcmc[:, k]])
+        lo, hi = np.quantile(allv, [0.001, 0.999])
+        edges = np.linspace(lo, hi, 41)
+        centers = 0.5 * (edges[1:] + edges[:-1])
+        ys = {
+            name: np.histogram(s[:, k], bins=edges, density=True)[0]
+            for name, s in (("SGD", result.sgd), ("Langevin", result.langevin), ("MCMC exp(-U/T)", result.mcmc))
+        }
+        sd = math.sqrt(result.cov_gibbs_predicted[k, k])
+        ys["Gaussian T H^-1"] = stats.norm.pdf(centers, result.minimum[k], sd)
+        sd = math.sqrt(result.cov_sgd_predicted[k, k])
+        ys["Gaussian, linearised SGD"] = stats.norm.pdf(centers, result.minimum[k], sd)
+        title = f"Stationary distributions, parameter {k} (T = {result.temperature:.3g})"
+        files.append(save_series(out, _histogram_name(k), overwrite, centers, ys, f"parameter {k}", "density",
+                                 title=title))  # fmt: skip
+    return files

@@ -31,31 +31,32 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
 from .. import datasets
-from .._outputs import write_text
-from .._validate import check_bool, check_int, check_positive
+from .._validate import check_int, check_positive
 from ..geometry import canonical_form
 from ..landscape import Landscape
 from ..model import MLP
 from ..sharpness import sharpness
 from ..train import train
-from ._files import claim_outputs, result_file
-from ._json import finite_list, finite_or_none
+from ._files import save_series
+from ._result import Check, ExperimentResult, Verdict, check_seed, protocol_doc, say
 
 __all__ = ["LrSweepResult", "lr_sweep"]
 
 FORMAT_VERSION = 1
 _FIGURES = ("lr_sweep_sharpness.png", "lr_sweep_loss.png")
+#: the p-value below which the Spearman trend counts
+_ALPHA = 0.05
 
 
 @dataclass
-class LrSweepResult:
+class LrSweepResult(ExperimentResult):
     """Result of :func:`lr_sweep`. Per-run arrays have shape (n_lr, runs).
 
     Attributes
@@ -90,10 +91,11 @@ class LrSweepResult:
     spearman : float
         Spearman correlation of learning rate and end-point ``top_eig`` over the
         non-diverged runs; ``spearman_pvalue`` its two-sided p-value.
-    verdict : str
-    settings : dict
-    out_dir : str or None
-    files : list of str
+
+    The verdict (:meth:`assess`): "flatter_with_lr" or "sharper_with_lr" when the
+    Spearman correlation's p-value is below 0.05 (negative or positive),
+    "no_trend" otherwise, "all_diverged" when no run survived. Settings, files
+    and the rest of the protocol: :class:`~fastland.experiments.ExperimentResult`.
     """
 
     lrs: np.ndarray
@@ -115,10 +117,13 @@ class LrSweepResult:
     n_basins: np.ndarray
     spearman: float
     spearman_pvalue: float
-    verdict: str
-    settings: dict
-    out_dir: str | None = None
-    files: list = field(default_factory=list)
+
+    TITLE = "Learning-rate sweep (seed 002: where do large learning rates lead?)"
+    DATA_FILE = "lr_sweep.h5"
+    FORMAT = "fastland.lr_sweep"
+    FORMAT_VERSION = FORMAT_VERSION
+    JSON_FILE = "lr_sweep.json"
+    VERDICT_LABELS = ("flatter_with_lr", "sharper_with_lr", "no_trend", "all_diverged")
 
     def table(self) -> str:
         """A markdown table, one row per learning rate (medians over the non-diverged runs)."""
@@ -137,46 +142,86 @@ class LrSweepResult:
             )
         return "\n".join(rows)
 
-    def report(self) -> str:
-        """Markdown: settings, the table and the verdict."""
+    def _intro(self) -> str:
         s = self.settings
         return (
-            "# Learning-rate sweep (seed 002: where do large learning rates lead?)\n\n"
             f"{s['runs']} runs of full-batch GD from the same starts, {s['steps']} steps per rate, then "
             f"{s['fine_steps']} steps of fine-tuning at lr {s['fine_lr']:g}; sharpness radius rho = {s['rho']:g}. "
-            f"Landscape: {s['landscape']}.\n\n{self.table()}\n\n**Verdict.** {self.verdict}\n"
+            f"Landscape: {s['landscape']}."
         )
 
-    def __str__(self) -> str:
-        return self.report()
+    def _summary(self) -> dict:
+        names = ("lrs", "final_loss", "top_eig", "trace", "sam", "edge_ratio", "fine_loss", "fine_top_eig")
+        names += ("basin_loss", "basin_top_eig", "diverged", "status", "basin", "stable_ok", "n_basins")
+        return {k: getattr(self, k) for k in (*names, "spearman", "spearman_pvalue")}
 
-    def to_dict(self) -> dict:
-        """JSON-able numbers."""
-        out = {}
-        for name in (
-            "lrs",
-            "final_loss",
-            "top_eig",
-            "trace",
-            "sam",
-            "edge_ratio",
-            "fine_loss",
-            "fine_top_eig",
-            "basin_loss",
-            "basin_top_eig",
-            "diverged",
-        ):
-            out[name] = finite_list(getattr(self, name))
-        out["status"] = self.status.tolist()
-        out["basin"] = self.basin.tolist()
-        out["stable_ok"] = self.stable_ok.tolist()
-        out["n_basins"] = self.n_basins.tolist()
-        out["spearman"] = finite_or_none(self.spearman)
-        out["spearman_pvalue"] = finite_or_none(self.spearman_pvalue)
-        out["verdict"] = self.verdict
-        out["settings"] = self.settings
-        out["files"] = self.files
-        return out
+    def assess(self) -> Verdict:
+        """The verdict: does the sharpness reached fall or rise with the learning rate? (class notes)."""
+        alive = self.diverged < 1
+        settings = {"alpha": _ALPHA, "runs": self.settings["runs"], "steps": self.settings["steps"]}
+        if not alive.any():
+            head = "All diverged: every run diverged at every learning rate."
+            return Verdict("all_diverged", head, settings=settings)
+        rho, p = self.spearman, self.spearman_pvalue
+        trend = bool(np.isfinite(rho) and p < _ALPHA)
+        checks = [
+            Check(
+                "spearman_pvalue",
+                "p-value of the Spearman correlation of learning rate and end-point sharpness",
+                bool(p < _ALPHA) if np.isfinite(p) else None,
+                p,
+                _ALPHA,
+                "<",
+            )
+        ]
+        n_conv = int(np.sum(self.status == "converged"))
+        bad = int(np.sum(~self.stable_ok))
+        if n_conv:
+            checks.append(
+                Check(
+                    "stability_bound",
+                    "learning rates where a converged run violates top_eig <= 2/lr",
+                    bad == 0,
+                    bad,
+                    0,
+                    "==",
+                )
+            )
+        if not trend:
+            label, head = "no_trend", "No trend: the sharpness at the end points does not change significantly"
+        elif rho < 0:
+            label, head = "flatter_with_lr", "Flatter with the learning rate: the sharpness at the end points decreases"
+        else:
+            label, head = "sharper_with_lr", "Sharper with the learning rate: the sharpness at the end points increases"
+        rho_text = f"Spearman {rho:+.2f}, p = {p:.2g}" if np.isfinite(rho) else "no correlation computable"
+        headline = f"{head} with the learning rate ({rho_text})."
+        edge = [f"{lr:g}: {_med(self.edge_ratio[i]):.3f}" for i, lr in enumerate(self.lrs)]
+        evidence = [
+            "median top_eig * lr / 2 per learning rate (1 = edge of stability): " + ", ".join(edge),
+        ]
+        if n_conv:
+            evidence.append(
+                f"all {n_conv} converged runs satisfy GD's stability bound top_eig <= 2/lr"
+                if bad == 0
+                else f"at {bad} learning rates a converged run violates top_eig <= 2/lr"
+            )
+        best = int(np.nanargmin([_med(self.fine_loss[i]) if alive[i] else np.inf for i in range(self.lrs.size)]))
+        evidence.append(
+            f"after fine-tuning the lowest median loss is reached from lr {self.lrs[best]:g} "
+            f"({_med(self.fine_loss[best]):.3g})"
+        )
+        evidence.append(f"basins reached per rate: {self.n_basins.tolist()} (an upper bound: module notes)")
+        caveats = []
+        div = [i for i, d in enumerate(self.diverged) if d > 0]
+        if div:
+            caveats.append(
+                "runs diverged at lr "
+                + ", ".join(f"{self.lrs[i]:g} (share {self.diverged[i]:.2f})" for i in div)
+                + ": the medians there are over the survivors"
+            )
+        if n_conv and bad:
+            caveats.append("a converged run above the stability bound is unexpected: check the convergence tolerance")
+        return Verdict(label, headline, tuple(evidence), tuple(checks), tuple(caveats), settings)
 
 
 def _med(a) -> float:
@@ -208,6 +253,7 @@ def _basins(net: MLP, P: np.ndarray, loss: np.ndarray, tol: float) -> np.ndarray
     return ids
 
 
+@protocol_doc(LrSweepResult, seed="It draws the starts.")
 def lr_sweep(
     lrs=(0.05, 0.1, 0.2, 0.4, 0.8),
     runs: int = 16,
@@ -220,12 +266,12 @@ def lr_sweep(
     rho: float = 0.05,
     basin_tol: float = 1e-3,
     land: Landscape | None = None,
-    starts=None,
+    init=None,
+    *,
     seed: int = 0,
     out_dir=None,
     figures: bool = False,
     progress: bool = False,
-    *,
     overwrite: bool = False,
 ) -> LrSweepResult:
     """Train the same starts at several learning rates; report loss, sharpness and basins.
@@ -251,25 +297,17 @@ def lr_sweep(
         Tolerance of the basin grouping (module notes).
     land : Landscape, optional
         Use this landscape instead of the default one.
-    starts : array_like, shape (runs, p), optional
-        Use these starts (``runs`` is then their number).
-    seed : int, default 0
-    out_dir : path, optional
-        Writes ``lr_sweep.h5``, ``lr_sweep.json``, ``lr_sweep.md`` (and PNGs
-        with ``figures``).
-    figures : bool, default False
-        Sharpness against learning rate with the 2/lr line, and losses
-        (needs matplotlib).
-    progress : bool, default False
-        Print one line per learning rate.
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    init : array_like, shape (runs, p), optional
+        Use these starting points (``runs`` is then their number).
+    {protocol}
 
     Returns
     -------
     LrSweepResult
+
+    Notes
+    -----
+    Figures: sharpness against learning rate with the 2/lr line, and the losses.
     """
     lr_arr = np.sort(np.array([check_positive("lrs", v) for v in np.ravel(lrs)]))
     if lr_arr.size == 0:
@@ -279,7 +317,8 @@ def lr_sweep(
     fine_steps = check_int("fine_steps", fine_steps, 0)
     rho = check_positive("rho", rho)
     basin_tol = check_positive("basin_tol", basin_tol)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed(seed)
+    log = say(progress)
     if land is None:
         data = datasets.random_labels(n=check_int("n", n, 1), seed=check_int("data_seed", data_seed, 0))
         net = MLP(2, list(hidden), 1, activation="tanh", loss="mse")
@@ -290,16 +329,12 @@ def lr_sweep(
     else:
         desc = repr(land)
     net = land.net
-    if starts is None:
+    if init is None:
         W0 = net.init(check_int("runs", runs, 1), seed=seed)
     else:
-        W0 = np.atleast_2d(np.asarray(starts, dtype=float))
+        W0 = np.atleast_2d(np.asarray(init, dtype=float))
     R, p = W0.shape
-    overwrite = check_bool("overwrite", overwrite)
-    out = None
-    if out_dir is not None:  # every file this call writes, claimed before the computation
-        names = ["lr_sweep.h5", "lr_sweep.json", "lr_sweep.md", *(_FIGURES if figures else ())]
-        out = claim_outputs(out_dir, names, overwrite)
+    out = LrSweepResult.claim(out_dir, figures, overwrite, figure_names=_FIGURES)  # before the computation
     k = lr_arr.size
     shape = (k, R)
     final_loss = np.full(shape, np.nan)
@@ -342,8 +377,7 @@ def lr_sweep(
                 fine_pts[i, ok] = fit.params[ok]
                 fine_loss[i, ok] = fit.loss[ok]
                 fine_top[i, ok] = top[i, ok]
-        if progress:
-            print(f"lr_sweep: lr {lr:g} done ({time.perf_counter() - t0:.1f} s)", flush=True)
+        log(f"lr_sweep: lr {lr:g} done ({time.perf_counter() - t0:.1f} s)")
     status = status.astype(str)
     basin = _basins(net, fine_pts.reshape(k * R, p), fine_loss.reshape(-1), basin_tol).reshape(k, R)
     nb = int(basin.max()) + 1 if (basin >= 0).any() else 0
@@ -395,119 +429,59 @@ def lr_sweep(
         n_basins=n_basins,
         spearman=rho_s,
         spearman_pvalue=pval,
-        verdict="",
         settings=settings,
     )
-    res.verdict = _verdict(res)
-    if out is not None:
-        _write(res, land, out, figures, overwrite)
+    res.save(
+        out,
+        overwrite,
+        fill=lambda f: _fill_h5(f, res, land),
+        figures=(lambda: _figures(res, out, overwrite)) if figures else None,
+    )
     return res
 
 
-def _verdict(r: LrSweepResult) -> str:
-    parts = []
-    alive = r.diverged < 1
-    if not alive.any():
-        return "Every run diverged at every learning rate: nothing to compare."
-    if np.isfinite(r.spearman):
-        trend = "decreases" if r.spearman < 0 else "increases"
-        sig = "significantly" if r.spearman_pvalue < 0.05 else "not significantly"
-        parts.append(
-            f"the sharpness (top Hessian eigenvalue) at the end points {trend} with the learning rate "
-            f"({sig}: Spearman {r.spearman:+.2f}, p = {r.spearman_pvalue:.2g})"
-        )
-    n_conv = int(np.sum(r.status == "converged"))
-    if n_conv:
-        bad = int(np.sum(~r.stable_ok))
-        parts.append(
-            f"all {n_conv} converged runs satisfy GD's stability bound top_eig <= 2/lr"
-            if bad == 0
-            else f"at {bad} learning rates a converged run violates top_eig <= 2/lr (unexpected)"
-        )
-    edge = [f"{lr:g}: {_med(r.edge_ratio[i]):.3f}" for i, lr in enumerate(r.lrs) if np.isfinite(_med(r.edge_ratio[i]))]
-    parts.append("median top_eig * lr / 2 (1 = edge of stability) " + ", ".join(edge))
-    div = [f"{lr:g}" for i, lr in enumerate(r.lrs) if r.diverged[i] > 0]
-    if div:
-        parts.append(
-            f"runs diverged at lr {', '.join(div)} (shares {', '.join(f'{d:.2f}' for d in r.diverged if d > 0)})"
-        )
-    best = int(np.nanargmin([_med(r.fine_loss[i]) if alive[i] else np.inf for i in range(r.lrs.size)]))
-    parts.append(
-        f"after fine-tuning the lowest median loss is reached from lr {r.lrs[best]:g} "
-        f"({_med(r.fine_loss[best]):.3g}); basins reached per rate {r.n_basins.tolist()}"
-    )
-    text = "; ".join(parts) + "."
-    return text[0].upper() + text[1:]
-
-
-def _write(r: LrSweepResult, land: Landscape, out: Path, figures: bool, overwrite: bool) -> None:
+def _fill_h5(f, r: LrSweepResult, land: Landscape) -> None:
     import h5py
 
-    path = out / "lr_sweep.h5"
-    with result_file(path, "fastland.lr_sweep", FORMAT_VERSION, overwrite) as f:
-        f.attrs["settings"] = json.dumps(r.settings)
-        f.attrs["verdict"] = r.verdict
-        f.attrs["model"] = json.dumps(land.net.spec())
-        for name in (
-            "lrs",
-            "params",
-            "fine_params",
-            "final_loss",
-            "top_eig",
-            "trace",
-            "sam",
-            "edge_ratio",
-            "fine_loss",
-            "fine_top_eig",
-            "basin",
-            "basin_loss",
-            "basin_top_eig",
-            "diverged",
-            "n_basins",
-        ):
-            f.create_dataset(name, data=getattr(r, name))
-        f.create_dataset("status", data=r.status.astype(object), dtype=h5py.string_dtype())
-        f.create_dataset("stable_ok", data=r.stable_ok.astype(np.int8))
-        f.create_dataset("X", data=np.asarray(land.data.X))
-        f.create_dataset("y", data=np.asarray(land.data.y))
-    r.files.append(str(path))
-    r.out_dir = str(out)
-    if figures:
-        from .. import plot
+    f.attrs["model"] = json.dumps(land.net.spec())
+    for name in (
+        "lrs",
+        "params",
+        "fine_params",
+        "final_loss",
+        "top_eig",
+        "trace",
+        "sam",
+        "edge_ratio",
+        "fine_loss",
+        "fine_top_eig",
+        "basin",
+        "basin_loss",
+        "basin_top_eig",
+        "diverged",
+        "n_basins",
+    ):
+        f.create_dataset(name, data=getattr(r, name))
+    f.create_dataset("status", data=r.status.astype(object), dtype=h5py.string_dtype())
+    f.create_dataset("stable_ok", data=r.stable_ok.astype(np.int8))
+    f.create_dataset("X", data=np.asarray(land.data.X))
+    f.create_dataset("y", data=np.asarray(land.data.y))
 
-        p = out / _FIGURES[0]
-        plot.series(
-            r.lrs,
-            {
-                "top eig at the end (median)": [_med(v) for v in r.top_eig],
-                "top eig after fine-tuning (median)": [_med(v) for v in r.fine_top_eig],
-                "2 / lr (GD stability bound)": 2 / r.lrs,
-            },
-            "learning rate",
-            "top Hessian eigenvalue",
-            logx=True,
-            logy=True,
-            path=p,
-            overwrite=overwrite,
-            title="Sharpness reached against learning rate",
-        )
-        r.files.append(str(p))
-        p = out / _FIGURES[1]
-        plot.series(
-            r.lrs,
-            {
-                "end of training (median)": [_med(v) for v in r.final_loss],
-                "after fine-tuning (median)": [_med(v) for v in r.fine_loss],
-            },
-            "learning rate",
-            "loss",
-            logx=True,
-            logy=True,
-            path=p,
-            overwrite=overwrite,
-            title="Loss against learning rate",
-        )
-        r.files.append(str(p))
-    for name, text in (("lr_sweep.json", json.dumps(r.to_dict(), indent=2)), ("lr_sweep.md", r.report())):
-        write_text(out / name, text, overwrite=overwrite, argname="out_dir")
-        r.files.append(str(out / name))
+
+def _figures(r: LrSweepResult, out: Path, overwrite: bool) -> list[str]:
+    medians = {
+        "top eig at the end (median)": [_med(v) for v in r.top_eig],
+        "top eig after fine-tuning (median)": [_med(v) for v in r.fine_top_eig],
+        "2 / lr (GD stability bound)": 2 / r.lrs,
+    }
+    losses = {
+        "end of training (median)": [_med(v) for v in r.final_loss],
+        "after fine-tuning (median)": [_med(v) for v in r.fine_loss],
+    }
+    log = dict(logx=True, logy=True)
+    return [
+        save_series(out, _FIGURES[0], overwrite, r.lrs, medians, "learning rate", "top Hessian eigenvalue", **log,
+                    title="Sharpness reached against learning rate"),
+        save_series(out, _FIGURES[1], overwrite, r.lrs, losses, "learning rate", "loss", **log,
+                    title="Loss against learning rate"),
+    ]  # fmt: skip

@@ -50,20 +50,19 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
 from .. import critical, datasets
-from .._outputs import write_text
-from .._validate import check_bool, check_int, check_positive
+from .._validate import check_int, check_positive
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import _precision, round_precision, train
-from ._files import claim_outputs, result_file
-from ._json import finite_list, finite_or_none
+from ._files import save_series
+from ._result import Check, ExperimentResult, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["PrecisionResult", "precision"]
 
@@ -135,9 +134,15 @@ class DtypeResult:
     spread_spearman: float
     spread_ratio: float
 
+    @property
+    def median_frozen_at(self) -> float:
+        """Median step at which the frozen runs froze (NaN when none did)."""
+        fa = self.frozen_at[self.frozen]
+        return float(np.median(fa)) if fa.size else math.nan
+
 
 @dataclass
-class PrecisionResult:
+class PrecisionResult(ExperimentResult):
     """Result of :func:`precision`.
 
     Attributes
@@ -152,10 +157,11 @@ class PrecisionResult:
     eigenvalues : ndarray, shape (p,)
         Eigenvalues of the Hessian at ``w*``, ascending.
     lr : float
-    verdict : str
-    settings : dict
-    out_dir : str or None
-    files : list of str
+
+    The verdict (:meth:`assess`): "supported" when in every precision every run
+    froze and the runs ended at more than one distinct stored vector,
+    "not_shown" otherwise. Settings, files and the rest of the protocol:
+    :class:`~fastland.experiments.ExperimentResult`.
     """
 
     dtypes: list
@@ -164,16 +170,16 @@ class PrecisionResult:
     loss_star: float
     eigenvalues: np.ndarray
     lr: float
-    verdict: str
-    settings: dict
-    out_dir: str | None = None
-    files: list = field(default_factory=list)
+
+    TITLE = "Precision (seed 000: data types matter)"
+    DATA_FILE = "precision.h5"
+    FORMAT = "fastland.precision"
+    FORMAT_VERSION = FORMAT_VERSION
+    JSON_FILE = "precision.json"
+    VERDICT_LABELS = ("supported", "not_shown")
 
     def __getitem__(self, dtype) -> DtypeResult:
-        for d in self.dtypes:
-            if d.dtype == dtype:
-                return d
-        raise KeyError(dtype)
+        return pick(self.dtypes, "dtype", dtype, "dtype")
 
     def table(self) -> str:
         """A markdown table, one row per precision."""
@@ -185,8 +191,7 @@ class PrecisionResult:
         ]
         R = self.settings["runs"]
         for d in self.dtypes:
-            fa = d.frozen_at[d.frozen]
-            med = f"{np.median(fa):.0f}" if fa.size else "-"
+            med = "-" if math.isnan(d.median_frozen_at) else f"{d.median_frozen_at:.0f}"
             rows.append(
                 f"| {d.dtype} | {d.bits} | {_last(d.stalled_share):.4f} | {int(d.frozen.sum())}/{R} | {med} "
                 f"| {d.plateau:.3g} | {d.plateau_max:.3g} | {d.plateau_bound:.3g} | {d.distinct_vectors}/{R} "
@@ -194,55 +199,88 @@ class PrecisionResult:
             )
         return "\n".join(rows)
 
-    def report(self) -> str:
-        """Markdown: settings, the table and the verdict."""
+    def _intro(self) -> str:
         s = self.settings
         lam = self.eigenvalues
         return (
-            "# Precision (seed 000: data types matter)\n\n"
             f"Landscape: {s['landscape']}; reference minimum U* = {self.loss_star:.10g}, Hessian eigenvalues "
             f"{lam[0]:.3g} .. {lam[-1]:.3g}. {s['runs']} runs of full-batch GD (lr {self.lr:.4g}) from w* + "
-            f"{s['perturb']:g} N(0, 1), {s['steps']} steps, in each precision.\n\n{self.table()}\n\n"
-            f"**Verdict.** {self.verdict}\n"
+            f"{s['perturb']:g} N(0, 1), {s['steps']} steps, in each precision."
         )
 
-    def __str__(self) -> str:
-        return self.report()
-
-    def to_dict(self) -> dict:
-        """JSON-able numbers."""
+    def _summary(self) -> dict:
+        fields = ("stalled_share", "loss_excess", "frozen", "frozen_at", "final_loss", "plateau", "plateau_max")
+        fields += ("plateau_bound", "distinct_vectors", "distinct_losses", "visited", "spread", "predicted_spread")
+        fields += ("spread_spearman", "spread_ratio")
         return {
-            "steps": self.steps.tolist(),
-            "w_star": self.w_star.tolist(),
+            "steps": self.steps,
+            "w_star": self.w_star,
             "loss_star": self.loss_star,
-            "eigenvalues": self.eigenvalues.tolist(),
+            "eigenvalues": self.eigenvalues,
             "lr": self.lr,
-            "dtypes": [
-                {
-                    "dtype": d.dtype,
-                    "bits": d.bits,
-                    "stalled_share": finite_list(d.stalled_share),
-                    "loss_excess": finite_list(d.loss_excess),
-                    "frozen": d.frozen.tolist(),
-                    "frozen_at": d.frozen_at.tolist(),
-                    "final_loss": finite_list(d.final_loss),
-                    "plateau": finite_or_none(d.plateau),
-                    "plateau_max": finite_or_none(d.plateau_max),
-                    "plateau_bound": finite_or_none(d.plateau_bound),
-                    "distinct_vectors": d.distinct_vectors,
-                    "distinct_losses": d.distinct_losses,
-                    "visited": d.visited.tolist(),
-                    "spread": finite_list(d.spread),
-                    "predicted_spread": finite_list(d.predicted_spread),
-                    "spread_spearman": finite_or_none(d.spread_spearman),
-                    "spread_ratio": finite_or_none(d.spread_ratio),
-                }
-                for d in self.dtypes
-            ],
-            "verdict": self.verdict,
-            "settings": self.settings,
-            "files": self.files,
+            "dtypes": [{"dtype": d.dtype, "bits": d.bits, **{k: getattr(d, k) for k in fields}} for d in self.dtypes],
         }
+
+    def assess(self) -> Verdict:
+        """The verdict: does training stop at a set of stored vectors rather than one point? (class notes)."""
+        R = self.settings["runs"]
+        n_frozen = sum(int(d.frozen.sum()) for d in self.dtypes)
+        froze = all(d.frozen.sum() == R for d in self.dtypes)
+        fewest = min(d.distinct_vectors for d in self.dtypes)
+        many = fewest > 1
+        order = [d.plateau_max for d in sorted(self.dtypes, key=lambda d: -d.bits)]
+        grows = all(b >= a for a, b in zip(order, order[1:], strict=False))
+        narrow = [d for d in self.dtypes if np.isfinite(d.spread_spearman) and d.bits < 53]
+        flat = all(d.spread_spearman > 0.5 for d in narrow)
+        within = all(d.plateau_max <= d.plateau_bound for d in self.dtypes)
+        worst = max(self.dtypes, key=lambda d: d.plateau_max / d.plateau_bound if d.plateau_bound > 0 else math.inf)
+        checks = (
+            Check("frozen", "runs that froze (a fixed point of the rounded iteration), all precisions", froze,
+                  n_frozen, R * len(self.dtypes), "=="),
+            Check("distinct_vectors", "fewest distinct stored end vectors in a precision", many, fewest, 1, ">"),
+            Check("plateau_grows", "largest plateau grows as the significand narrows", grows),
+            Check("flat_directions", "Spearman of the spread with 1/lam (narrow precisions, smallest)",
+                  flat if narrow else None, min((d.spread_spearman for d in narrow), default=None), 0.5, ">"),
+            Check("plateau_bound", f"largest plateau against its second-order bound ({worst.dtype})", within,
+                  worst.plateau_max, worst.plateau_bound, "<="),
+        )  # fmt: skip
+        if froze and many:
+            label = "supported"
+            headline = (
+                f"Supported: in every precision all {R} runs froze at a fixed point of the rounded iteration, "
+                f"ending at {fewest} or more distinct stored vectors rather than one point."
+            )
+        else:
+            label = "not_shown"
+            headline = (
+                f"Not shown at this size: {n_frozen} of {R * len(self.dtypes)} runs froze and the fewest distinct "
+                f"end vectors in a precision was {fewest} (train longer)."
+            )
+        evidence = []
+        if froze and many:
+            evidence.append("every update at the end is below half a unit in the last place")
+            if grows:
+                evidence.append("the loss plateau grows as the significand narrows")
+            if flat:
+                evidence.append("the end points spread most along the flat Hessian directions, as derived")
+            if within:
+                evidence.append("the plateaus stay within the derived second-order bound")
+        for d in self.dtypes:
+            when = "" if math.isnan(d.median_frozen_at) else f" after a median {d.median_frozen_at:.0f} steps"
+            evidence.append(
+                f"{d.dtype}: {int(d.frozen.sum())}/{R} runs froze{when} at {d.distinct_vectors} distinct stored "
+                f"vectors; plateau U - U* median {d.plateau:.2g}, max {d.plateau_max:.2g} (bound "
+                f"{d.plateau_bound:.2g}); {d.distinct_losses} distinct loss value(s) in that precision; "
+                f"spread/predicted {d.spread_ratio:.2g}, Spearman with 1/lam {d.spread_spearman:+.2f}"
+            )
+        caveats = []
+        if not within:
+            caveats.append(
+                "some plateau exceeds the second-order bound: the fixed-point set reaches beyond the quadratic regime"
+            )
+        settings = {k: self.settings[k] for k in ("runs", "steps", "perturb")}
+        settings["lr"] = self.lr
+        return Verdict(label, headline, tuple(evidence), checks, tuple(caveats), settings)
 
 
 def _last(a) -> float:
@@ -269,6 +307,7 @@ def _reference(land: Landscape, seed: int, tries: int = 8) -> tuple[np.ndarray, 
     return ref.points[b].copy(), float(ref.loss[b])
 
 
+@protocol_doc(PrecisionResult, seed="It draws the reference minimum's starts and the runs' starts.")
 def precision(
     dtypes=("float64", "float32", "float16", "bfloat16"),
     runs: int = 16,
@@ -283,11 +322,11 @@ def precision(
     tail: float = 0.25,
     land: Landscape | None = None,
     w_star=None,
+    *,
     seed: int = 0,
     out_dir=None,
     figures: bool = False,
     progress: bool = False,
-    *,
     overwrite: bool = False,
 ) -> PrecisionResult:
     """Train to convergence in several storage precisions and measure where the runs stop.
@@ -317,23 +356,16 @@ def precision(
         Use this landscape instead.
     w_star : array_like, shape (p,), optional
         Use this reference minimum (refined by Newton first).
-    seed : int, default 0
-    out_dir : path, optional
-        Writes ``precision.h5``, ``precision.json``, ``precision.md`` (and PNGs
-        with ``figures``).
-    figures : bool, default False
-        Stalled share and loss excess over time per precision, and the spread
-        along Hessian eigenvectors against the prediction (needs matplotlib).
-    progress : bool, default False
-        Print one line per precision.
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    {protocol}
 
     Returns
     -------
     PrecisionResult
+
+    Notes
+    -----
+    Figures: the stalled share and the loss excess over time per precision, and
+    the spread along the Hessian's eigenvectors against the prediction.
     """
     runs = check_int("runs", runs, 1)
     steps = check_int("steps", steps, 1)
@@ -342,7 +374,8 @@ def precision(
     tail = check_positive("tail", tail)
     if tail > 1:
         raise ValueError(f"tail: expected a share in (0, 1], got {tail}")
-    seed = check_int("seed", seed, 0)
+    seed = check_seed(seed)
+    log = say(progress)
     specs = [(dt, _precision(dt, None)) for dt in dtypes]  # validates every dtype
     if not specs:
         raise ValueError("dtypes: expected at least one precision")
@@ -358,11 +391,7 @@ def precision(
         raise ValueError(f"land: expected a fastland.Landscape, got {type(land).__name__}")
     else:
         desc = repr(land)
-    overwrite = check_bool("overwrite", overwrite)
-    out = None
-    if out_dir is not None:  # every file this call writes, claimed before the computation
-        names = ["precision.h5", "precision.json", "precision.md", *(_FIGURES if figures else ())]
-        out = claim_outputs(out_dir, names, overwrite)
+    out = PrecisionResult.claim(out_dir, figures, overwrite, figure_names=_FIGURES)  # before the computation
     t0 = time.perf_counter()
     if w_star is None:
         ws, us = _reference(land, seed)
@@ -434,8 +463,7 @@ def precision(
                 spread_ratio=ratio,
             )
         )
-        if progress:
-            print(f"precision: {dt} done ({time.perf_counter() - t0:.1f} s)", flush=True)
+        log(f"precision: {dt} done ({time.perf_counter() - t0:.1f} s)")
     settings = {
         "dtypes": [d if isinstance(d, str) else int(d) for d in dtypes],
         "runs": runs,
@@ -449,148 +477,69 @@ def precision(
         "seconds": time.perf_counter() - t0,
     }
     res = PrecisionResult(
-        dtypes=results, steps=rec_steps, w_star=ws, loss_star=us, eigenvalues=lam, lr=lr, verdict="", settings=settings
+        dtypes=results, steps=rec_steps, w_star=ws, loss_star=us, eigenvalues=lam, lr=lr, settings=settings
     )
-    res.verdict = _verdict(res)
-    if out is not None:
-        _write(res, land, out, figures, overwrite)
+    res.save(
+        out,
+        overwrite,
+        fill=lambda f: _fill_h5(f, res, land),
+        figures=(lambda: _figures(res, out, overwrite)) if figures else None,
+    )
     return res
 
 
-def _verdict(r: PrecisionResult) -> str:
-    R = r.settings["runs"]
-    parts = []
+def _fill_h5(f, r: PrecisionResult, land: Landscape) -> None:
+    f.attrs["model"] = json.dumps(land.net.spec())
+    f.attrs["weight_decay"] = float(land.weight_decay)
+    f.attrs["loss_star"] = r.loss_star
+    f.attrs["lr"] = r.lr
+    f.create_dataset("steps", data=r.steps)
+    f.create_dataset("w_star", data=r.w_star)
+    f.create_dataset("eigenvalues", data=r.eigenvalues)
+    f.create_dataset("X", data=np.asarray(land.data.X))
+    f.create_dataset("y", data=np.asarray(land.data.y))
     for d in r.dtypes:
-        fa = d.frozen_at[d.frozen]
-        when = f"after a median {np.median(fa):.0f} steps" if fa.size else ""
-        parts.append(
-            f"{d.dtype}: {int(d.frozen.sum())}/{R} runs froze {when} at {d.distinct_vectors} distinct stored vectors "
-            f"(plateau U - U* median {d.plateau:.2g}, max {d.plateau_max:.2g}, bound {d.plateau_bound:.2g}; "
-            f"{d.distinct_losses} distinct loss value(s) in that precision; spread/predicted {d.spread_ratio:.2g}, "
-            f"Spearman with 1/lam {d.spread_spearman:+.2f})"
-        )
-    froze = all(d.frozen.sum() == R for d in r.dtypes)
-    many = all(d.distinct_vectors > 1 for d in r.dtypes)
-    order = [d.plateau_max for d in sorted(r.dtypes, key=lambda d: -d.bits)]
-    grows = all(b >= a for a, b in zip(order, order[1:], strict=False))
-    flat = all(d.spread_spearman > 0.5 for d in r.dtypes if np.isfinite(d.spread_spearman) and d.bits < 53)
-    within = all(d.plateau_max <= d.plateau_bound for d in r.dtypes)
-    if froze and many:
-        head = (
-            "Supported: in every precision gradient descent stops at a fixed point of the rounded iteration, "
-            "where every update is below half a unit in the last place; the runs end at a set of distinct stored "
-            "vectors rather than one point"
-        )
-        head += ", whose loss plateau grows as the significand narrows" if grows else ""
-        head += ", spread most along the flat Hessian directions as derived" if flat else ""
-        head += (
-            ". The plateaus stay within the derived second-order bound."
-            if within
-            else ". Some plateau exceeds the second-order bound (the fixed-point set reaches beyond the "
-            "quadratic regime)."
-        )
-    else:
-        head = "Not shown at this size: not every run froze or the runs did not end at distinct vectors (train longer)."
-    return head + " Per precision: " + "; ".join(parts) + "."
+        g = f.create_group(f"dtype_{d.dtype}")
+        g.attrs["dtype"] = str(d.dtype)
+        g.attrs["bits"] = d.bits
+        for name in (
+            "plateau",
+            "plateau_max",
+            "plateau_bound",
+            "distinct_vectors",
+            "distinct_losses",
+            "spread_spearman",
+            "spread_ratio",
+        ):
+            g.attrs[name] = getattr(d, name)
+        for name in (
+            "stalled_share",
+            "loss_excess",
+            "frozen_at",
+            "params",
+            "final_loss",
+            "visited",
+            "spread",
+            "predicted_spread",
+        ):
+            g.create_dataset(name, data=getattr(d, name))
+        g.create_dataset("frozen", data=d.frozen.astype(np.int8))
 
 
-def _write(r: PrecisionResult, land: Landscape, out: Path, figures: bool, overwrite: bool) -> None:
-    path = out / "precision.h5"
-    with result_file(path, "fastland.precision", FORMAT_VERSION, overwrite) as f:
-        f.attrs["settings"] = json.dumps(r.settings)
-        f.attrs["verdict"] = r.verdict
-        f.attrs["model"] = json.dumps(land.net.spec())
-        f.attrs["weight_decay"] = float(land.weight_decay)
-        f.attrs["loss_star"] = r.loss_star
-        f.attrs["lr"] = r.lr
-        f.create_dataset("steps", data=r.steps)
-        f.create_dataset("w_star", data=r.w_star)
-        f.create_dataset("eigenvalues", data=r.eigenvalues)
-        f.create_dataset("X", data=np.asarray(land.data.X))
-        f.create_dataset("y", data=np.asarray(land.data.y))
-        for d in r.dtypes:
-            g = f.create_group(f"dtype_{d.dtype}")
-            g.attrs["dtype"] = str(d.dtype)
-            g.attrs["bits"] = d.bits
-            for name in (
-                "plateau",
-                "plateau_max",
-                "plateau_bound",
-                "distinct_vectors",
-                "distinct_losses",
-                "spread_spearman",
-                "spread_ratio",
-            ):
-                g.attrs[name] = getattr(d, name)
-            for name in (
-                "stalled_share",
-                "loss_excess",
-                "frozen_at",
-                "params",
-                "final_loss",
-                "visited",
-                "spread",
-                "predicted_spread",
-            ):
-                g.create_dataset(name, data=getattr(d, name))
-            g.create_dataset("frozen", data=d.frozen.astype(np.int8))
-    r.files.append(str(path))
-    r.out_dir = str(out)
-    if figures:
-        from .. import plot
-
-        x = r.steps[1:]
-        p = out / _FIGURES[0]
-        plot.series(
-            x,
-            {str(d.dtype): d.stalled_share[1:] for d in r.dtypes},
-            "step",
-            "share of stalled updates",
-            logx=True,
-            path=p,
-            overwrite=overwrite,
-            title="Updates below half a unit in the last place",
-        )
-        r.files.append(str(p))
-        p = out / _FIGURES[1]
-        ys = {str(d.dtype): np.where(d.loss_excess[1:] > 0, d.loss_excess[1:], np.nan) for d in r.dtypes}
-        plot.series(
-            x,
-            ys,
-            "step",
-            "median U - U*",
-            logx=True,
-            logy=True,
-            path=p,
-            overwrite=overwrite,
-            title="Loss plateau per precision",
-        )
-        r.files.append(str(p))
-        p = out / _FIGURES[2]
-        ys = {}
-        for d in r.dtypes:
-            ys[f"{d.dtype} measured"] = np.where(d.spread > 0, d.spread, np.nan)
-            ys[f"{d.dtype} predicted"] = d.predicted_spread
-        fig = plot._new_figure(str(p), (6.0, 4.2))
-        ax = fig.add_subplot()
-        plot.series(
-            np.abs(r.eigenvalues),
-            ys,
-            "Hessian eigenvalue at w*",
-            "spread of end points",
-            logx=True,
-            logy=True,
-            ax=ax,
-            title="End points spread along flat directions (dashed: predicted)",
-        )
-        for i, line in enumerate(ax.get_lines()):  # one colour per precision, the prediction dashed
-            line.set_color(f"C{i // 2}")
-            if i % 2:
-                line.set_linestyle("--")
-                line.set_marker("")
-        ax.legend(fontsize="small", loc="best")
-        plot._finish(fig, str(p), overwrite)
-        r.files.append(str(p))
-    for name, text in (("precision.json", json.dumps(r.to_dict(), indent=2)), ("precision.md", r.report())):
-        write_text(out / name, text, overwrite=overwrite, argname="out_dir")
-        r.files.append(str(out / name))
+def _figures(r: PrecisionResult, out: Path, overwrite: bool) -> list[str]:
+    x = r.steps[1:]
+    stalled = {str(d.dtype): d.stalled_share[1:] for d in r.dtypes}
+    excess = {str(d.dtype): np.where(d.loss_excess[1:] > 0, d.loss_excess[1:], np.nan) for d in r.dtypes}
+    spread = {}
+    for d in r.dtypes:  # (measured, predicted) pairs
+        spread[f"{d.dtype} measured"] = np.where(d.spread > 0, d.spread, np.nan)
+        spread[f"{d.dtype} predicted"] = d.predicted_spread
+    return [
+        save_series(out, _FIGURES[0], overwrite, x, stalled, "step", "share of stalled updates", logx=True,
+                    title="Updates below half a unit in the last place"),
+        save_series(out, _FIGURES[1], overwrite, x, excess, "step", "median U - U*", logx=True, logy=True,
+                    title="Loss plateau per precision"),
+        save_series(out, _FIGURES[2], overwrite, np.abs(r.eigenvalues), spread, "Hessian eigenvalue at w*",
+                    "spread of end points", logx=True, logy=True, pairs=True,
+                    title="End points spread along flat directions (dashed: predicted)"),
+    ]  # fmt: skip

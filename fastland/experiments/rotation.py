@@ -15,10 +15,9 @@ sets, and reports the raw (unaligned) plane angles too.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +25,11 @@ from scipy import linalg, stats
 from scipy.spatial.distance import cdist
 
 from .. import datasets
-from .._outputs import write_text
-from .._validate import check_bool
 from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio, read_flat
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
-from ._files import claim_outputs
-from ._json import finite_list, json_default
+from ._result import Check, ExperimentResult, Section, Verdict, check_seed, protocol_doc, say
 
 __all__ = ["RotationResult", "rotation"]
 
@@ -43,7 +39,7 @@ class AngleResult:
     """What one angle of the experiment produced."""
 
     angle: float
-    path: str
+    path: str | None
     acceptance: float
     rhat_max: float
     ess_bulk_min: float
@@ -57,15 +53,15 @@ class AngleResult:
 
 
 @dataclass
-class RotationResult:
+class RotationResult(ExperimentResult):
     """Result of :func:`rotation`.
 
     Attributes
     ----------
     angles : list of AngleResult
-        Per angle: run file, convergence, the minima plane, the Rashomon ratio
-        (posterior mass below the threshold) and a bootstrap standard deviation
-        of the plane's explained variance.
+        Per angle: run file (None when sampled in memory), convergence, the
+        minima plane, the Rashomon ratio (posterior mass below the threshold)
+        and a bootstrap standard deviation of the plane's explained variance.
     plane_angles_raw, plane_angles_aligned : dict
         Largest principal angle (degrees) between the parameter-space planes of
         angle 0 and each other angle, before and after mapping the draws back
@@ -77,9 +73,14 @@ class RotationResult:
     loss_ks_pvalue : dict
         Two-sample Kolmogorov-Smirnov p-values of the loss distributions
         (thinned to roughly independent draws by the loss's ESS).
-    verdict : str
-    out_dir : str
-    files : list of str
+
+    The verdict (:meth:`assess`): "no_change" when the plane's explained
+    variance spreads across angles by no more than the noise, the loss
+    distributions' smallest KS p-value is above 0.01 and the aligned minima
+    sets' largest energy distance is at most twice the between-chain-halves
+    noise; else "inconclusive" when the chains have not mixed (R-hat above
+    1.1) or too few draws had a low loss; else "changed". Settings, files and
+    the rest of the protocol: :class:`~fastland.experiments.ExperimentResult`.
     """
 
     angles: list
@@ -88,9 +89,10 @@ class RotationResult:
     energy_distance: dict
     energy_baseline: float
     loss_ks_pvalue: dict
-    verdict: str
-    out_dir: str
-    files: list = field(default_factory=list)
+
+    TITLE = "Rotation experiment (seed 001)"
+    JSON_FILE = "rotation.json"
+    VERDICT_LABELS = ("no_change", "changed", "inconclusive")
 
     def table(self) -> str:
         """A short text table, one row per angle."""
@@ -108,34 +110,42 @@ class RotationResult:
             )
         return "\n".join(rows)
 
-    def __str__(self) -> str:
-        return self.table() + "\n" + self.verdict
+    def _intro(self) -> str:
+        s = self.settings
+        return (
+            f"`random_labels(n={s['n']}, seed={s['data_seed']})` rotated by {', '.join(f'{a:g}' for a in s['angles'])}"
+            f" degrees; MLP(2, {s['hidden']}, 2, {s['activation']!r}, 'softmax_xent'); exp(-U/T) at T = "
+            f"{s['temperature']:g} on the box [-{s['box']:g}, {s['box']:g}]^p sampled by {s['method']} "
+            f"({s['chains']} chains x {s['draws']} draws, thin {s['thin']}, warm-up {s['warmup']}); low loss: "
+            f"U < {s['threshold']:g}. Rotating the inputs is an exact isometry of parameter space (W1 -> W1 R); "
+            "only the box can break it."
+        )
 
-    def to_dict(self) -> dict:
-        """JSON-able numbers (no arrays of draws)."""
+    def sections(self) -> list[Section]:
+        """The comparison of every angle with the first one."""
+        if not self.plane_angles_raw:
+            return []
+        ref = f"{self.angles[0].angle:g}"
+        rows = [f"{'angle':>6} {'plane angle raw':>15} {'aligned':>8} {'energy dist.':>12} {'loss KS p':>9}"]
+        for key in self.plane_angles_raw:
+            rows.append(
+                f"{key:>6} {self.plane_angles_raw[key]:>15.1f} {self.plane_angles_aligned[key]:>8.1f} "
+                f"{self.energy_distance[key]:>12.3g} {self.loss_ks_pvalue[key]:>9.3g}"
+            )
+        rows.append(f"energy distance between two halves of the chains of angle {ref}: {self.energy_baseline:.3g}")
+        return [Section(f"Against angle {ref} (plane angles in degrees):", "\n".join(rows), preformatted=True)]
+
+    def _summary(self) -> dict:
+        fields = ("angle", "path", "acceptance", "rhat_max", "ess_bulk_min", "clt_ok", "rashomon", "rashomon_stderr")
+        plane = ("kernel_error", "reconstruction_error", "gamma", "n_low", "explained")
+        plane_tail = ("null_explained", "param_explained", "param_null_explained", "messages")
         return {
             "angles": [
-                {
-                    "angle": a.angle,
-                    "path": a.path,
-                    "acceptance": a.acceptance,
-                    "rhat_max": a.rhat_max,
-                    "ess_bulk_min": a.ess_bulk_min,
-                    "clt_ok": a.clt_ok,
-                    "rashomon": a.rashomon,
-                    "rashomon_stderr": a.rashomon_stderr,
-                    "kernel_error": a.plane.kernel_error,
-                    "reconstruction_error": a.plane.reconstruction_error,
-                    "gamma": a.plane.gamma,
-                    "n_low": a.plane.n_low,
-                    "explained": finite_list(a.plane.explained),
-                    "explained_sd": a.explained_sd,
-                    "null_explained": a.plane.null_explained,
-                    "param_explained": finite_list(a.plane.param_explained),
-                    "param_null_explained": a.plane.param_null_explained,
-                    "messages": a.plane.messages,
-                    "seconds": a.seconds,
-                }
+                {k: getattr(a, k) for k in fields}
+                | {k: getattr(a.plane, k) for k in plane}
+                | {"explained_sd": a.explained_sd}
+                | {k: getattr(a.plane, k) for k in plane_tail}
+                | {"seconds": a.seconds}
                 for a in self.angles
             ],
             "plane_angles_raw": self.plane_angles_raw,
@@ -143,8 +153,108 @@ class RotationResult:
             "energy_distance": self.energy_distance,
             "energy_baseline": self.energy_baseline,
             "loss_ks_pvalue": self.loss_ks_pvalue,
-            "verdict": self.verdict,
         }
+
+    def assess(self) -> Verdict:
+        """The verdict: does rotating the data move the good minima? (class notes)."""
+        per_angle = self.angles
+        expl = np.array([np.nansum(a.plane.explained) for a in per_angle])
+        sds = np.array([a.explained_sd for a in per_angle])
+        nulls = np.array([a.plane.null_explained for a in per_angle])
+        rhat = max(a.rhat_max for a in per_angle)
+        settings = {
+            "threshold": self.settings["threshold"],
+            "temperature": self.settings["temperature"],
+            "ks_alpha": _KS_ALPHA,
+            "energy_factor": _ENERGY_FACTOR,
+            "rhat_max": _RHAT_MAX,
+        }
+        if not all(a.plane.enough for a in per_angle):
+            few = ", ".join(f"{a.angle:g}: {a.plane.n_low}" for a in per_angle)
+            return Verdict(
+                "inconclusive",
+                f"Inconclusive: too few low-loss draws to compare (per angle {few}).",
+                checks=(Check("enough_low_loss", "enough low-loss draws at every angle for a minima plane", False),),
+                caveats=("lower the temperature or sample longer",),
+                settings=settings,
+            )
+        spread = float(expl.max() - expl.min())
+        # noise: two standard errors of a difference (bootstrap), or the gap between the odd and
+        # even chains of one angle when that is larger (chains that have not mixed)
+        gaps = np.array([a.half_gap for a in per_angle])
+        noise = float(2 * np.sqrt(2) * np.nanmax(sds)) if np.any(np.isfinite(sds)) else float("nan")
+        if np.any(np.isfinite(gaps)):
+            noise = float(np.nanmax([noise, np.nanmax(gaps)]))
+        ks = self.loss_ks_pvalue
+        ks_min = min(ks.values()) if ks else 1.0
+        ed = max(self.energy_distance.values()) if self.energy_distance else 0.0
+        baseline = self.energy_baseline
+        same_expl = not (spread > noise)
+        same_loss = ks_min > _KS_ALPHA
+        same_set = not (np.isfinite(baseline) and ed > _ENERGY_FACTOR * max(baseline, 1e-12))
+        checks = (
+            Check("explained_spread", "spread of the plane's explained variance across angles, against its noise",
+                  same_expl, spread, noise, "<="),
+            Check("loss_ks_pvalue_min", "smallest KS p-value of the loss distributions", same_loss, ks_min,
+                  _KS_ALPHA, ">"),
+            Check("energy_distance_max", "largest energy distance of the aligned minima sets, against "
+                  f"{_ENERGY_FACTOR:g} x the between-chain-halves noise", same_set, ed,
+                  _ENERGY_FACTOR * baseline, "<="),
+            Check("rhat_max", "largest R-hat over the angles", rhat <= _RHAT_MAX, rhat, _RHAT_MAX, "<="),
+        )  # fmt: skip
+        if same_expl and same_loss and same_set:
+            label = "no_change"
+            headline = (
+                "No change: rotating the data left the geometry of the good minima the same within noise "
+                f"(explained-variance spread {spread:.3f} vs noise {noise:.3f}; loss KS p >= {ks_min:.3g})."
+            )
+        elif rhat > _RHAT_MAX:
+            label = "inconclusive"
+            headline = (
+                "Inconclusive: the angles differ, but by no more than unmixed chains can explain "
+                f"(R-hat max {rhat:.2f} > {_RHAT_MAX:g})."
+            )
+        else:
+            label = "changed"
+            failed = [c for c in checks[:3] if not c.passed]
+            which = {"explained_spread": "explained variance", "loss_ks_pvalue_min": "loss distribution"}
+            names = ", ".join(which.get(c.name, "minima set") for c in failed)
+            c = failed[0]
+            headline = (
+                f"Changed: rotating the data changed the {names} beyond noise "
+                f"({c.name.replace('_', ' ')} {c.value:.3g} vs {c.threshold:.3g})."
+            )
+        evidence = [
+            f"explained variance of the plane per angle: {', '.join(f'{e:.3f}' for e in expl)} "
+            f"(isotropic null {np.nanmean(nulls):.3f})",
+            "the low-loss draws lie closer to a plane than an isotropic cloud would"
+            if bool(np.all(expl > nulls))
+            else "the plane explains no more than an isotropic cloud of the same size would",
+            f"loss distributions: smallest KS p-value {ks_min:.3g}",
+            f"energy distance of the aligned minima sets {ed:.3g} vs between-chain-halves noise {baseline:.3g}",
+        ]
+        if self.plane_angles_aligned:
+            evidence.append(
+                "largest principal angle between the aligned planes: "
+                + ", ".join(f"{k}: {v:.1f} deg" for k, v in self.plane_angles_aligned.items())
+            )
+        caveats = []
+        if rhat > _RHAT_MAX:
+            caveats.append(
+                f"the chains have not mixed (R-hat max {rhat:.2f} > {_RHAT_MAX:g}), so differences between angles "
+                "may be sampling noise; sample longer or use more chains"
+            )
+        else:
+            evidence.append(f"the chains mixed (R-hat max {rhat:.3f})")
+        if not np.isfinite(baseline):
+            caveats.append("too few low-loss draws per half of the chains for a noise level of the energy distance")
+        return Verdict(label, headline, tuple(evidence), checks, tuple(caveats), settings)
+
+
+#: the verdict's thresholds (class notes)
+_KS_ALPHA = 0.01
+_ENERGY_FACTOR = 2.0
+_RHAT_MAX = 1.1
 
 
 def _rotation_matrix(degrees: float) -> np.ndarray:
@@ -194,6 +304,11 @@ def _bootstrap_explained_sd(points: np.ndarray, plane_dims: int, reps: int, seed
     return float(np.nanstd(vals))
 
 
+@protocol_doc(
+    RotationResult,
+    seed="The same seed for every angle (common random numbers make the comparison sharper).",
+    files="one run file per angle ``rotation_<angle>.h5`` (:func:`fastland.open_run`), ",
+)
 def rotation(
     angles=(0, 120, 240),
     hidden=(2, 2),
@@ -204,19 +319,19 @@ def rotation(
     draws: int = 2000,
     thin: int = 10,
     warmup: int = 1000,
-    step: float = 0.05,
+    step_size: float = 0.05,
     box: float = 10.0,
     temperature: float = 0.1,
     method: str = "rwm",
     threshold: float = 0.1,
     max_points: int = 20_000,
-    out_dir: str | Path = "fastland-rotation",
-    seed: int = 0,
-    figures: bool = True,
-    progress: bool = True,
-    log=print,
     *,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    figures: bool = False,
+    progress: bool = False,
     overwrite: bool = False,
+    log=None,
 ) -> RotationResult:
     """Run seed 001's rotation experiment.
 
@@ -228,9 +343,8 @@ def rotation(
         Hidden widths of ``MLP(2, hidden, 2, activation, "softmax_xent")`` (p = 18 for [2, 2]).
     n, data_seed : int
         ``random_labels(n, data_seed)``: the seed's 10 points in [-1, 1]^2.
-    chains, draws, thin, warmup, step, box, method, seed
-        Passed to :func:`fastland.sample` (same seed for every angle: common
-        random numbers make the comparison sharper).
+    chains, draws, thin, warmup, step_size, box, method
+        Passed to :func:`fastland.sample` (in memory when ``out_dir`` is None).
     temperature : float, default 0.1
         The seed sampled exp(-U) with U its binary entropy summed over the 10
         points; fastland's loss is the mean, so T = 0.1 is the same density.
@@ -238,33 +352,31 @@ def rotation(
         Low-loss threshold on the mean loss.
     max_points : int, default 20000
         Draws per angle given to :func:`fastland.geometry.minima_plane`.
-    out_dir : path, default "fastland-rotation"
-        Gets one run file per angle, ``rotation.json`` and (with ``figures``) PNGs.
-    figures : bool, default True
-        Needs matplotlib (``pip install 'fastland[plot]'``).
-    progress : bool, default True
-    log : callable, default print
-        Receives one line per step; pass ``lambda s: None`` for silence.
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    {protocol}
+    log : callable, optional
+        Receives the line per phase that ``progress`` prints.
 
     Returns
     -------
     RotationResult
+
+    Notes
+    -----
+    Figures: the rotated datasets, the minima maps per angle, and per angle the
+    loss histogram, the traces and the convergence diagnostics. They are drawn
+    from the run files, so they need ``out_dir``.
     """
     angles = [float(a) for a in angles]
     if not angles:
         raise ValueError("angles: expected at least one angle")
     if len({f"{a:g}" for a in angles}) < len(angles):
         raise ValueError(f"angles: expected distinct angles (one run file each), got {angles}")
-    overwrite = check_bool("overwrite", overwrite)
-    names = [f"rotation_{a:g}.h5" for a in angles] + ["rotation.json"]
-    if figures:
-        names += ["datasets.png", "minima_maps.png"]
-        names += [f"{kind}_{a:g}.png" for a in angles for kind in ("loss", "trace", "diagnostics")]
-    out = claim_outputs(out_dir, names, overwrite)  # every file this call writes, before the sampling
+    seed = check_seed(seed)
+    log = say(progress, log)
+    runs = [f"rotation_{a:g}.h5" for a in angles]
+    figs = ["datasets.png", "minima_maps.png"]
+    figs += [f"{kind}_{a:g}.png" for a in angles for kind in ("loss", "trace", "diagnostics")]
+    out = RotationResult.claim(out_dir, figures, overwrite, names=runs, figure_names=figs)  # before the sampling
     base = datasets.random_labels(n=n, seed=data_seed)
     net = MLP(2, list(hidden), 2, activation=activation, loss="softmax_xent")
     per_angle: list[AngleResult] = []
@@ -278,15 +390,16 @@ def rotation(
         data = base.rotate(angle)
         data_by_angle[angle] = data
         land = Landscape(net, data)
-        path = out / f"rotation_{angle:g}.h5"
-        log(f"angle {angle:g}: sampling {chains} chains x {draws} draws (thin {thin}) -> {path}")
+        path = None if out is None else out / f"rotation_{angle:g}.h5"
+        to = f" -> {path}" if path else " (in memory)"
+        log(f"angle {angle:g}: sampling {chains} chains x {draws} draws (thin {thin}){to}")
         run = sample(
             land,
             chains=chains,
             draws=draws,
             thin=thin,
             warmup=warmup,
-            step_size=step,
+            step_size=step_size,
             box=box,
             temperature=temperature,
             method=method,
@@ -295,7 +408,8 @@ def rotation(
             progress=progress,
             overwrite=overwrite,
         )
-        files.append(str(path))
+        if path is not None:
+            files.append(str(path))
         summ = run.summary()
         plane = minima_plane(run, threshold=threshold, max_points=max_points, seed=seed)
         rr = rashomon_ratio(run, threshold)
@@ -311,7 +425,7 @@ def rotation(
         per_angle.append(
             AngleResult(
                 angle=angle,
-                path=str(path),
+                path=None if path is None else str(path),
                 acceptance=float(summ.acceptance or float("nan")),
                 rhat_max=float(summ.rhat_max),
                 ess_bulk_min=float(summ.ess_bulk_min),
@@ -358,7 +472,24 @@ def rotation(
             aligned_angles[key] = float("nan")
             energy[key] = float("nan")
         ks[key] = float(stats.ks_2samp(loss_thinned[ref], loss_thinned[a.angle]).pvalue)
-    verdict = _verdict(per_angle, aligned_angles, energy, baseline, ks)
+    settings = {
+        "angles": angles,
+        "hidden": list(hidden),
+        "n": n,
+        "data_seed": data_seed,
+        "activation": activation,
+        "chains": chains,
+        "draws": draws,
+        "thin": thin,
+        "warmup": warmup,
+        "step_size": step_size,
+        "box": box,
+        "temperature": temperature,
+        "method": method,
+        "threshold": threshold,
+        "max_points": max_points,
+        "seed": seed,
+    }
     result = RotationResult(
         angles=per_angle,
         plane_angles_raw=raw_angles,
@@ -366,16 +497,10 @@ def rotation(
         energy_distance=energy,
         energy_baseline=baseline,
         loss_ks_pvalue=ks,
-        verdict=verdict,
-        out_dir=str(out),
+        settings=settings,
         files=files,
     )
-    if figures:
-        files.extend(_figures(result, data_by_angle, out, overwrite))
-    summary_path = out / "rotation.json"
-    text = json.dumps(result.to_dict(), indent=2, default=json_default)
-    write_text(summary_path, text, overwrite=overwrite, argname="out_dir")
-    files.append(str(summary_path))
+    result.save(out, overwrite, figures=(lambda: _figures(result, data_by_angle, out, overwrite)) if figures else None)
     return result
 
 
@@ -400,75 +525,6 @@ def _max_angle(a: np.ndarray, b: np.ndarray) -> float:
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return float("nan")
     return float(np.degrees(linalg.subspace_angles(a.T, b.T).max()))
-
-
-def _verdict(per_angle, aligned_angles, energy, baseline, ks) -> str:
-    expl = np.array([np.nansum(a.plane.explained) for a in per_angle])
-    sds = np.array([a.explained_sd for a in per_angle])
-    nulls = np.array([a.plane.null_explained for a in per_angle])
-    enough = all(a.plane.enough for a in per_angle)
-    if not enough:
-        few = ", ".join(f"{a.angle:g}: {a.plane.n_low}" for a in per_angle)
-        return (
-            f"Inconclusive: too few low-loss draws to compare (per angle {few}); lower the temperature "
-            f"or sample longer."
-        )
-    spread = float(expl.max() - expl.min())
-    # noise: two standard errors of a difference (bootstrap), or the gap between the odd and
-    # even chains of one angle when that is larger (chains that have not mixed)
-    gaps = np.array([a.half_gap for a in per_angle])
-    noise = float(2 * np.sqrt(2) * np.nanmax(sds)) if np.any(np.isfinite(sds)) else float("nan")
-    if np.any(np.isfinite(gaps)):
-        noise = float(np.nanmax([noise, np.nanmax(gaps)]))
-    ks_min = min(ks.values()) if ks else 1.0
-    ed = max(energy.values()) if energy else 0.0
-    same_expl = not (spread > noise)
-    same_loss = ks_min > 0.01
-    same_set = not (np.isfinite(baseline) and ed > 2 * max(baseline, 1e-12))
-    above_null = bool(np.all(expl > nulls))
-    parts = [
-        f"explained variance of the plane {', '.join(f'{e:.3f}' for e in expl)} "
-        f"(isotropic null {np.nanmean(nulls):.3f}; spread {spread:.3f} vs noise {noise:.3f})",
-        f"loss distributions KS p >= {ks_min:.3g}",
-        f"energy distance of the aligned minima sets {ed:.3g} vs between-chain-halves noise {baseline:.3g}",
-    ]
-    if aligned_angles:
-        parts.append(
-            "largest principal angle between the aligned planes "
-            + ", ".join(f"{k}: {v:.1f} deg" for k, v in aligned_angles.items())
-        )
-    rhat = max(a.rhat_max for a in per_angle)
-    if same_expl and same_loss and same_set:
-        head = "No change: rotating the data left the geometry of the good minima the same within noise"
-    elif rhat > 1.1:
-        head = "Inconclusive: the angles differ, but by no more than unmixed chains can explain"
-    else:
-        which = [
-            n
-            for n, ok in (("explained variance", same_expl), ("loss distribution", same_loss), ("minima set", same_set))
-            if not ok
-        ]
-        head = "Changed: rotating the data changed the " + ", ".join(which) + " beyond noise"
-    tail = (
-        " The low-loss draws lie closer to a plane than an isotropic cloud would."
-        if above_null
-        else " The plane explains no more than an isotropic cloud of the same size would."
-    )
-    if rhat > 1.1:
-        tail += (
-            f" Caution: the chains have not mixed (R-hat max {rhat:.2f} > 1.1), so differences between"
-            f" angles may be sampling noise; sample longer or use more chains."
-        )
-    else:
-        tail += f" The chains mixed (R-hat max {rhat:.3f})."
-    return (
-        head
-        + " ("
-        + "; ".join(parts)
-        + ")."
-        + tail
-        + (" Rotating the inputs is an exact isometry of parameter space (W1 -> W1 R); only the box can break it.")
-    )
 
 
 def _figures(result: RotationResult, data_by_angle: dict, out: Path, overwrite: bool) -> list[str]:

@@ -11,7 +11,7 @@ Protocol
    ``input_noise``), a share ``label_noise`` of the labels flipped, split at
    random into a training part and a held-out validation part
    (``val_fraction``). Or any :class:`~fastland.Dataset` given as ``data``.
-2. **Overfit** (one :func:`fastland.train` call, all seeds at once): seed ``r``
+2. **Overfit** (one :func:`fastland.train` call, all runs at once): run ``r``
    starts from its own Glorot initialisation and trains for
    ``overfit_epochs`` on the training part. The result records whether the
    runs overfit (validation loss at least ``overfit_ratio`` times the
@@ -19,13 +19,13 @@ Protocol
 3. **Continue** from the overfitted parameters ``w_r`` for ``after_epochs``:
    plainly from ``w_r`` (the control) and from ``f * w_r`` for every factor
    ``f`` in ``factors``. Each branch is one :func:`fastland.train` call over
-   all seeds with the same random seed, so with mini-batches seed ``r`` sees
+   all runs with the same random seed, so with mini-batches run ``r`` sees
    the same batches in every branch (common random numbers); every branch
    restarts the optimiser's state (Adam's moments), the control included.
 4. **Compare**, per factor, the paired differences ``d_r = metric(slingshot) -
    metric(control)`` of validation loss and validation accuracy over the
-   seeds: mean, a Student-t confidence interval of the mean
-   (``scipy.stats.t``; the paired t interval) and the number of seeds where
+   runs: mean, a Student-t confidence interval of the mean
+   (``scipy.stats.t``; the paired t interval) and the number of runs where
    the slingshot was better. The verdict says "helps" when the interval of
    the validation-loss difference lies below 0, "hurts" when above 0, and
    "no detectable effect" otherwise (accuracy likewise, higher being better).
@@ -36,22 +36,22 @@ batch mode, the default).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from .._outputs import write_text
-from .._validate import check_bool, check_choice, check_int, check_positive
+from .._validate import check_choice, check_int, check_positive
 from ..data import Dataset
 from ..landscape import Landscape
 from ..model import MLP
 from ..train import OPTIMIZERS, train
-from ._files import claim_outputs
-from ._json import finite_list, finite_or_none, json_default
+from ._files import save_series
+from ._json import finite_or_none
+from ._result import Check, ExperimentResult, Section, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["FactorResult", "PairedDifference", "SlingshotResult", "paired_difference", "slingshot"]
 
@@ -61,23 +61,23 @@ _FIGURES = ("slingshot_curves.png", "slingshot_accuracy.png", "slingshot_factors
 # ------------------------------------------------------------------------------ results
 @dataclass
 class PairedDifference:
-    """Paired comparison of one metric over the seeds (slingshot minus control).
+    """Paired comparison of one metric over the runs (slingshot minus control).
 
     Attributes
     ----------
     mean : float
-        Mean of the per-seed differences.
+        Mean of the per-run differences.
     low, high : float
         Confidence interval of the mean (Student t with ``n - 1`` degrees of
         freedom; the interval collapses to the mean when all differences agree).
     pvalue : float
         Two-sided paired t-test p-value (NaN when all differences are equal).
     better : int
-        Seeds where the slingshot was strictly better (lower loss or higher accuracy).
+        Runs where the slingshot was strictly better (lower loss or higher accuracy).
     worse : int
-        Seeds where it was strictly worse.
+        Runs where it was strictly worse.
     n : int
-        Number of seeds.
+        Number of runs.
     """
 
     mean: float
@@ -101,7 +101,7 @@ class FactorResult:
     ----------
     factor : float
         The weights were multiplied by this before continuing.
-    val_loss, val_acc, train_loss, train_acc : ndarray, shape (seeds,)
+    val_loss, val_acc, train_loss, train_acc : ndarray, shape (runs,)
         At the end of the continued training.
     d_loss, d_acc : PairedDifference
         Validation loss and accuracy, slingshot minus control.
@@ -110,7 +110,7 @@ class FactorResult:
     d_loss_early, d_acc_early : PairedDifference
         Validation loss and accuracy, slingshot minus early stopping (the
         record of the first phase with the lowest validation loss, per seed).
-    scaled_val_loss, scaled_val_acc : ndarray, shape (seeds,)
+    scaled_val_loss, scaled_val_acc : ndarray, shape (runs,)
         Right after multiplying the weights, before any more training: how much
         of the effect the scaling alone makes (it also shrinks the logits, which
         changes the cross-entropy of confident mistakes).
@@ -140,45 +140,45 @@ class FactorResult:
 
 
 @dataclass
-class SlingshotResult:
+class SlingshotResult(ExperimentResult):
     """Result of :func:`slingshot`.
 
     Attributes
     ----------
     factors : list of FactorResult
         One per factor, in the order asked.
-    seeds : int
-        Number of independent seeds (runs).
-    overfit_train_loss, overfit_val_loss, overfit_train_acc, overfit_val_acc : ndarray, shape (seeds,)
+    runs : int
+        Number of independent runs (one initialisation each; deprecated old name ``seeds``).
+    overfit_train_loss, overfit_val_loss, overfit_train_acc, overfit_val_acc : ndarray, shape (runs,)
         At the end of the overfitting phase (the branch point).
     overfit : bool
         Whether the runs overfit: median validation loss at least
         ``overfit_ratio`` times the median training loss.
-    early_val_loss, early_val_acc, early_epoch : ndarray, shape (seeds,)
+    early_val_loss, early_val_acc, early_epoch : ndarray, shape (runs,)
         Early stopping, an oracle baseline: the recorded point of the first
         phase (every ``overfit_epochs / 100`` epochs) with the lowest
         validation loss, its validation accuracy and epoch.
-    control_val_loss, control_val_acc, control_train_loss, control_train_acc : ndarray, shape (seeds,)
+    control_val_loss, control_val_acc, control_train_loss, control_train_acc : ndarray, shape (runs,)
         Plain continued training, at the end.
     curve_epochs : ndarray, shape (k,)
         Epochs after the branch point at which ``curves`` are recorded.
     curves : dict of str -> ndarray, shape (k,)
-        Mean validation loss over the seeds along the continued training:
+        Mean validation loss over the runs along the continued training:
         "control" and "x<factor>" per factor.
     curves_acc : dict of str -> ndarray, shape (k,)
         The same for the validation accuracy.
     confidence : float
         Level of the confidence intervals.
-    verdict : str
-        A plain sentence (module notes give the rule).
-    settings : dict
-        The experiment's settings (JSON-able).
-    out_dir : str or None
-    files : list of str
+
+    The verdict (:meth:`assess`): from the factors' calls (module notes),
+    "helps" when some factor ended better and none worse or mixed, "hurts"
+    when some ended worse and none better or mixed, "no_effect" when none made
+    a detectable difference, "mixed" otherwise. Settings, files and the rest of
+    the protocol: :class:`~fastland.experiments.ExperimentResult`.
     """
 
     factors: list
-    seeds: int
+    runs: int
     overfit_train_loss: np.ndarray
     overfit_val_loss: np.ndarray
     overfit_train_acc: np.ndarray
@@ -195,16 +195,19 @@ class SlingshotResult:
     curves: dict
     curves_acc: dict
     confidence: float
-    verdict: str
-    settings: dict
-    out_dir: str | None = None
-    files: list = field(default_factory=list)
+
+    TITLE = "Slingshot maneuver (seed 000)"
+    JSON_FILE = "slingshot.json"
+    VERDICT_LABELS = ("helps", "hurts", "mixed", "no_effect")
+
+    @property
+    def seeds(self) -> int:
+        """Deprecated name of :attr:`runs`."""
+        warnings.warn("SlingshotResult.seeds is now .runs", DeprecationWarning, stacklevel=2)
+        return self.runs
 
     def __getitem__(self, factor: float) -> FactorResult:
-        for f in self.factors:
-            if math.isclose(f.factor, factor):
-                return f
-        raise KeyError(f"factor {factor} was not part of this experiment")
+        return pick(self.factors, "factor", factor, "factor", same=math.isclose)
 
     def table(self) -> str:
         """Markdown table: one row per factor, paired differences against the control."""
@@ -228,86 +231,130 @@ class SlingshotResult:
             )
         return "\n".join(rows)
 
-    def __str__(self) -> str:
-        return self.table() + "\n\n" + self.verdict
-
-    def report(self) -> str:
-        """Markdown report: setting, overfit check, the table and the verdict."""
+    def _intro(self) -> str:
         s = self.settings
-        lines = [
-            "# Slingshot maneuver (seed 000)",
-            "",
-            f"{self.seeds} seeds; {s['data']}; network {s['network']}; {s['optimizer']} lr {s['lr']:g}, "
+        return (
+            f"{self.runs} runs; {s['data']}; network {s['network']}; {s['optimizer']} lr {s['lr']:g}, "
             f"{s['overfit_epochs']} epochs to overfit, then {s['after_epochs']} more epochs plainly (control) "
-            f"or after multiplying all weights by each factor.",
-            "",
-            f"At the branch point (median over seeds): training loss {np.median(self.overfit_train_loss):.3g}, "
+            f"or after multiplying all weights by each factor.\n\n"
+            f"At the branch point (median over runs): training loss {np.median(self.overfit_train_loss):.3g}, "
             f"validation loss {np.median(self.overfit_val_loss):.3g}, training accuracy "
             f"{np.median(self.overfit_train_acc):.3f}, validation accuracy {np.median(self.overfit_val_acc):.3f}"
-            f" ({'overfit' if self.overfit else 'not overfit'}).",
-            "",
-            "Differences are slingshot minus control, per seed (paired); 'better/worse' counts seeds. "
-            "Early stopping is an oracle baseline: per seed, the point of the first phase with the lowest "
-            "validation loss.",
-            "",
-            self.table(),
-            "",
-            "Slingshot minus early stopping: "
-            + "; ".join(
-                f"factor {f.factor:g}: val loss {_ci(f.d_loss_early, '+.3g')}, val acc {_ci(f.d_acc_early, '+.3f')}"
-                for f in self.factors
-            )
-            + ".",
-            "",
-            f"**Verdict.** {self.verdict}",
-        ]
-        if self.files:
-            lines += ["", "Files: " + ", ".join(Path(f).name for f in self.files)]
-        return "\n".join(lines) + "\n"
+            f" ({'overfit' if self.overfit else 'not overfit'}).\n\n"
+            "Differences are slingshot minus control, per run (paired); 'better/worse' counts runs. "
+            "Early stopping is an oracle baseline: per run, the point of the first phase with the lowest "
+            "validation loss."
+        )
 
-    def to_dict(self) -> dict:
-        """JSON-able summary (per-seed arrays as lists)."""
+    def sections(self) -> list[Section]:
+        """Slingshot against early stopping, per factor."""
+        text = "Slingshot minus early stopping: " + "; ".join(
+            f"factor {f.factor:g}: val loss {_ci(f.d_loss_early, '+.3g')}, val acc {_ci(f.d_acc_early, '+.3f')}"
+            for f in self.factors
+        )
+        return [Section("", text + ".")]
+
+    def _summary(self) -> dict:
+        arrays = ("val_loss", "val_acc", "train_loss", "train_acc", "scaled_val_loss", "scaled_val_acc")
+        paired = ("d_loss", "d_acc", "d_loss_early", "d_acc_early")
+        names = ("overfit_train_loss", "overfit_val_loss", "overfit_train_acc", "overfit_val_acc")
+        names += ("early_val_loss", "early_val_acc", "early_epoch", "control_val_loss", "control_val_acc")
+        names += ("control_train_loss", "control_train_acc")
         return {
-            "seeds": self.seeds,
+            "runs": self.runs,
             "confidence": self.confidence,
             "overfit": self.overfit,
-            "overfit_train_loss": finite_list(self.overfit_train_loss),
-            "overfit_val_loss": finite_list(self.overfit_val_loss),
-            "overfit_train_acc": finite_list(self.overfit_train_acc),
-            "overfit_val_acc": finite_list(self.overfit_val_acc),
-            "early_val_loss": finite_list(self.early_val_loss),
-            "early_val_acc": finite_list(self.early_val_acc),
-            "early_epoch": finite_list(self.early_epoch),
-            "control_val_loss": finite_list(self.control_val_loss),
-            "control_val_acc": finite_list(self.control_val_acc),
-            "control_train_loss": finite_list(self.control_train_loss),
-            "control_train_acc": finite_list(self.control_train_acc),
+            **{k: getattr(self, k) for k in names},
             "factors": [
-                {
-                    "factor": f.factor,
-                    "val_loss": finite_list(f.val_loss),
-                    "val_acc": finite_list(f.val_acc),
-                    "train_loss": finite_list(f.train_loss),
-                    "train_acc": finite_list(f.train_acc),
-                    "d_loss": f.d_loss.to_dict(),
-                    "d_acc": f.d_acc.to_dict(),
-                    "loss_verdict": f.loss_verdict,
-                    "acc_verdict": f.acc_verdict,
-                    "call": f.call,
-                    "d_loss_early": f.d_loss_early.to_dict(),
-                    "d_acc_early": f.d_acc_early.to_dict(),
-                    "scaled_val_loss": finite_list(f.scaled_val_loss),
-                    "scaled_val_acc": finite_list(f.scaled_val_acc),
-                }
+                {"factor": f.factor, **{k: getattr(f, k) for k in arrays}}
+                | {k: getattr(f, k).to_dict() for k in paired}
+                | {"loss_verdict": f.loss_verdict, "acc_verdict": f.acc_verdict, "call": f.call}
                 for f in self.factors
             ],
             "curve_epochs": [int(e) for e in self.curve_epochs],
-            "curves": {k: finite_list(v) for k, v in self.curves.items()},
-            "curves_acc": {k: finite_list(v) for k, v in self.curves_acc.items()},
-            "verdict": self.verdict,
-            "settings": self.settings,
-            "files": list(self.files),
+            "curves": self.curves,
+            "curves_acc": self.curves_acc,
         }
+
+    def assess(self) -> Verdict:
+        """The verdict: does shrinking the weights beat plain continued training? (class notes)."""
+        pct = f"{100 * self.confidence:g}%"
+        calls = {f.call for f in self.factors}
+        if calls == {"same"}:
+            label = "no_effect"
+        elif "mixed" in calls or {"better", "worse"} <= calls:
+            label = "mixed"
+        else:
+            label = "helps" if "better" in calls else "hurts"
+        groups: dict[str, list[str]] = {}
+        for f in self.factors:
+            groups.setdefault(f.call, []).append(f"{f.factor:g}")
+        words = {
+            "better": "ended better than plain continued training",
+            "worse": "ended worse than plain continued training",
+            "mixed": "gave mixed results (one of validation loss and accuracy better, the other worse)",
+            "same": "made no detectable difference",
+        }
+        heads = "; ".join(f"factor{'s' * (len(v) > 1)} {', '.join(v)} {words[k]}" for k, v in groups.items())
+        key = max(self.factors, key=lambda f: abs(f.d_loss.mean))
+        title = {"helps": "Helps", "hurts": "Hurts", "mixed": "Mixed", "no_effect": "No effect"}[label]
+        headline = (
+            f"{title}: after {self.settings['after_epochs']} more epochs over {self.runs} runs, {heads} "
+            f"(largest mean validation-loss difference {key.d_loss.mean:+.3g} at factor {key.factor:g})."
+        )
+        evidence = [
+            f"factor {f.factor:g}, slingshot minus control ({pct} intervals): validation loss "
+            f"{f.d_loss.mean:+.3g} [{f.d_loss.low:+.3g}, {f.d_loss.high:+.3g}] ({f.loss_verdict}), accuracy "
+            f"{f.d_acc.mean:+.3f} [{f.d_acc.low:+.3f}, {f.d_acc.high:+.3f}] ({f.acc_verdict})"
+            for f in self.factors
+        ]
+        checks = [
+            Check(f"x{f.factor:g}_{m}", f"factor {f.factor:g}: {pct} interval of the {what} difference", ok,
+                  [d.low, d.high], 0.0, "excludes")
+            for f in self.factors
+            for m, what, d in (("val_loss", "validation-loss", f.d_loss), ("val_acc", "accuracy", f.d_acc))
+            for ok in [bool(np.isfinite(d.low) and np.isfinite(d.high) and (d.low > 0 or d.high < 0))]
+        ]  # fmt: skip
+        ratio = float(np.median(self.overfit_val_loss) / np.median(self.overfit_train_loss))
+        checks.append(
+            Check("overfit", "median validation over training loss at the branch point", self.overfit, ratio,
+                  self.settings["overfit_ratio"], ">=")
+        )  # fmt: skip
+        better = [f for f in self.factors if f.call == "better"]
+        shares = []
+        for f in better:
+            gain = float(np.mean(self.control_val_loss - f.val_loss))
+            now = float(np.mean(self.overfit_val_loss - f.scaled_val_loss))
+            if gain > 0:
+                shares.append(f"{100 * now / gain:.0f}% for factor {f.factor:g}")
+        if shares:
+            evidence.append(
+                "of the validation-loss gain, the scaling alone (before any more training, mostly by shrinking "
+                "over-confident logits) already gave " + ", ".join(shares)
+            )
+        said = {"helps": "better than", "hurts": "worse than", "no detectable effect": "no different from"}
+        for f in better:
+            evidence.append(
+                f"against early stopping (an oracle: per run the first phase's point with the lowest validation "
+                f"loss), factor {f.factor:g}: validation loss {said[_call(f.d_loss_early, False)]} it "
+                f"({f.d_loss_early.mean:+.3g} [{f.d_loss_early.low:+.3g}, {f.d_loss_early.high:+.3g}]), accuracy "
+                f"{said[_call(f.d_acc_early, True)]} it ({f.d_acc_early.mean:+.3f} [{f.d_acc_early.low:+.3f}, "
+                f"{f.d_acc_early.high:+.3f}])"
+            )
+        m_train, m_val = np.median(self.overfit_train_loss), np.median(self.overfit_val_loss)
+        caveats = []
+        if self.overfit:
+            evidence.append(f"the runs had overfit at the branch point (median training loss {m_train:.3g}, "
+                            f"validation loss {m_val:.3g})")  # fmt: skip
+        else:
+            caveats.append(
+                f"the runs had not overfit at the branch point (median validation loss {m_val:.3g} vs training "
+                f"loss {m_train:.3g}), so this does not test the seed's setting; train longer or use a larger network"
+            )
+        s = self.settings
+        settings = {"confidence": self.confidence, "overfit_ratio": s["overfit_ratio"], "runs": self.runs}
+        settings["after_epochs"] = s["after_epochs"]
+        return Verdict(label, headline, tuple(evidence), tuple(checks), tuple(caveats), settings)
 
 
 def _ci(d: PairedDifference, fmt: str) -> str:
@@ -316,7 +363,7 @@ def _ci(d: PairedDifference, fmt: str) -> str:
 
 # ---------------------------------------------------------------------------- statistics
 def paired_difference(a, b, confidence: float = 0.95, higher_is_better: bool = False) -> PairedDifference:
-    """Paired comparison of ``a`` against ``b`` (same seeds): mean of ``a - b`` and its t interval.
+    """Paired comparison of ``a`` against ``b`` (same runs): mean of ``a - b`` and its t interval.
 
     Parameters
     ----------
@@ -380,9 +427,10 @@ def _accuracy(net: MLP, W: np.ndarray, data: Dataset) -> np.ndarray:
     return (pred == labels).mean(axis=-1)
 
 
+@protocol_doc(SlingshotResult, seed="It draws the data, the initialisations and the mini-batches.")
 def slingshot(
     factors=(0.1, 0.2, 0.5),
-    seeds: int = 32,
+    runs: int = 32,
     n: int = 80,
     val_fraction: float = 0.5,
     input_noise: float = 0.2,
@@ -398,12 +446,13 @@ def slingshot(
     overfit_ratio: float = 2.0,
     confidence: float = 0.95,
     curve_points: int = 20,
+    *,
     seed: int = 0,
     out_dir: str | Path | None = None,
     figures: bool = False,
     progress: bool = False,
-    *,
     overwrite: bool = False,
+    seeds: int | None = None,
 ) -> SlingshotResult:
     """Run seed 000's slingshot maneuver against plain continued training.
 
@@ -412,7 +461,7 @@ def slingshot(
     factors : sequence of float, default (0.1, 0.2, 0.5)
         Weight multipliers to sweep (each > 0); the seed's is 0.2. Factor 1 is
         the control itself.
-    seeds : int, default 32
+    runs : int, default 32
         Independent runs (initialisations), all trained in one call per phase.
     n : int, default 80
         Points of the two-moons data (ignored with ``data``).
@@ -444,33 +493,34 @@ def slingshot(
         Level of the paired confidence intervals.
     curve_points : int, default 20
         Points of the validation-loss curves after the branch point.
-    seed : int, default 0
-        Seeds the data, the initialisations and the mini-batch streams.
-    out_dir : path, optional
-        Write ``slingshot.json``, ``report.md`` and (with ``figures``) PNGs there.
-    figures : bool, default False
-        Validation-loss curves and the differences against the factor (matplotlib).
-    progress : bool, default False
-        Progress bars of the training calls.
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    {protocol}
+    seeds : int, optional
+        Deprecated name of ``runs`` (removed in 0.2): warns and sets ``runs``.
 
     Returns
     -------
     SlingshotResult
 
+    Notes
+    -----
+    Figures: the validation loss and accuracy along the continued training, and
+    the paired difference against the factor.
+
     Examples
     --------
     >>> import fastland as fl
-    >>> res = fl.experiments.slingshot(seeds=8, overfit_epochs=300, after_epochs=20)  # doctest: +SKIP
+    >>> res = fl.experiments.slingshot(runs=8, overfit_epochs=300, after_epochs=20)  # doctest: +SKIP
     >>> print(res.verdict)                                                           # doctest: +SKIP
     """
     factors = [check_positive(f"factors[{i}]", f) for i, f in enumerate(factors)]
     if not factors:
         raise ValueError("factors: expected at least one factor")
-    seeds = check_int("seeds", seeds, 2)
+    if seeds is not None:
+        warnings.warn("slingshot: seeds= is now runs= (as in every experiment)", DeprecationWarning, stacklevel=2)
+        runs = seeds
+    runs = check_int("runs", runs, 2)
+    seed = check_seed(seed)
+    say(progress)  # checks it; the progress bars are train's
     val_fraction = check_positive("val_fraction", val_fraction)
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction: expected a number strictly between 0 and 1, got {val_fraction}")
@@ -511,12 +561,9 @@ def slingshot(
     per_epoch = 1 if batch_size is None else math.ceil(train_data.n / batch_size)
     if optimizer == "gd" and batch_size is not None and batch_size < train_data.n:
         optimizer = "sgd"
-    overwrite = check_bool("overwrite", overwrite)
-    out = None
-    if out_dir is not None:  # every file this call writes, claimed before the computation
-        out = claim_outputs(out_dir, ["slingshot.json", "report.md", *(_FIGURES if figures else ())], overwrite)
+    out = SlingshotResult.claim(out_dir, figures, overwrite, figure_names=_FIGURES)  # before the computation
 
-    starts = net.init(seeds, method="glorot", seed=seed)
+    starts = net.init(runs, method="glorot", seed=seed)
     overfit_steps = overfit_epochs * per_epoch
     fit = train(
         land,
@@ -533,7 +580,7 @@ def slingshot(
     traj = fit.trajectory
     vl_traj = val_land.loss(traj.reshape(-1, net.n_params)).reshape(traj.shape[:2])
     best = np.nanargmin(vl_traj, axis=1)
-    W_early = traj[np.arange(seeds), best]
+    W_early = traj[np.arange(runs), best]
     e_vl, e_va = val_land.loss(W_early), _accuracy(net, W_early, val_data)
     e_epoch = np.asarray(fit.trajectory_steps)[best] / per_epoch
     o_tl, o_vl = land.loss(W0), val_land.loss(W0)
@@ -597,7 +644,7 @@ def slingshot(
         )
     settings = {
         "factors": factors,
-        "seeds": seeds,
+        "runs": runs,
         "data": data_desc,
         "n_train": train_data.n,
         "n_val": val_data.n,
@@ -615,7 +662,7 @@ def slingshot(
     }
     result = SlingshotResult(
         factors=results,
-        seeds=seeds,
+        runs=runs,
         overfit_train_loss=o_tl,
         overfit_val_loss=o_vl,
         overfit_train_acc=o_ta,
@@ -632,127 +679,34 @@ def slingshot(
         curves=curves,
         curves_acc=curves_acc,
         confidence=confidence,
-        verdict="",
         settings=settings,
     )
-    result.verdict = _verdict(result)
-    if out is not None:
-        _write(result, out, figures, overwrite)
+    result.save(out, overwrite, figures=(lambda: _figures(result, out, overwrite)) if figures else None)
     return result
 
 
-def _verdict(r: SlingshotResult) -> str:
-    pct = f"{100 * r.confidence:g}%"
-    groups: dict[str, list[str]] = {}
-    for f in r.factors:
-        groups.setdefault(f.call, []).append(f"{f.factor:g}")
-    words = {
-        "better": "ended better than plain continued training",
-        "worse": "ended worse than plain continued training",
-        "mixed": "gave mixed results (one of validation loss and accuracy better, the other worse)",
-        "same": "made no detectable difference",
+def _figures(result: SlingshotResult, out: Path, overwrite: bool) -> list[str]:
+    def label(k):
+        return "control" if k == "control" else f"slingshot {k}"
+
+    loss = {label(k): v for k, v in result.curves.items()}
+    acc = {label(k): v for k, v in result.curves_acc.items()}
+    fx = np.array([f.factor for f in result.factors])
+    order = np.argsort(fx)
+    diff = {
+        "mean d val loss": np.array([f.d_loss.mean for f in result.factors])[order],
+        "CI low": np.array([f.d_loss.low for f in result.factors])[order],
+        "CI high": np.array([f.d_loss.high for f in result.factors])[order],
     }
-    heads = [f"factor {', '.join(v)}: {words[k]}" for k, v in groups.items()]
-    detail = "; ".join(
-        f"{f.factor:g}: validation loss {f.d_loss.mean:+.3g} [{f.d_loss.low:+.3g}, {f.d_loss.high:+.3g}], "
-        f"accuracy {f.d_acc.mean:+.3f} [{f.d_acc.low:+.3f}, {f.d_acc.high:+.3f}]"
-        for f in r.factors
-    )
-    text = (
-        f"Slingshot after {r.settings['after_epochs']} more epochs, {r.seeds} seeds: "
-        + "; ".join(heads)
-        + f" (paired differences slingshot minus control, {pct} intervals: {detail})."
-    )
-    early = [f for f in r.factors if f.call == "better"]
-    if early:
-        shares = []
-        for f in early:
-            gain = float(np.mean(r.control_val_loss - f.val_loss))
-            now = float(np.mean(r.overfit_val_loss - f.scaled_val_loss))
-            if gain > 0:
-                shares.append(f"{100 * now / gain:.0f}% for factor {f.factor:g}")
-        if shares:
-            text += (
-                " Of the validation-loss gain, the scaling alone (before any more training, mostly by shrinking "
-                "over-confident logits) already gave " + ", ".join(shares) + "."
-            )
-    if early:
-        said = {"helps": "better than", "hurts": "worse than", "no detectable effect": "no different from"}
-        items = [
-            f"factor {f.factor:g}: validation loss {said[_call(f.d_loss_early, False)]} it "
-            f"({f.d_loss_early.mean:+.3g} [{f.d_loss_early.low:+.3g}, {f.d_loss_early.high:+.3g}]), accuracy "
-            f"{said[_call(f.d_acc_early, True)]} it ({f.d_acc_early.mean:+.3f} [{f.d_acc_early.low:+.3f}, "
-            f"{f.d_acc_early.high:+.3f}])"
-            for f in early
-        ]
-        text += (
-            " Against early stopping (per seed, the point of the first phase with the lowest validation loss, "
-            "an oracle): " + "; ".join(items) + "."
-        )
-    if not r.overfit:
-        text += (
-            f" Caution: the runs had not overfit at the branch point (median validation loss "
-            f"{np.median(r.overfit_val_loss):.3g} vs training loss {np.median(r.overfit_train_loss):.3g}), "
-            f"so this does not test the seed's setting; train longer or use a larger network."
-        )
-    else:
-        text += (
-            f" The runs had overfit at the branch point (median training loss {np.median(r.overfit_train_loss):.3g},"
-            f" validation loss {np.median(r.overfit_val_loss):.3g})."
-        )
-    return text
-
-
-def _write(result: SlingshotResult, out: Path, figures: bool, overwrite: bool) -> None:
-    files = []
-    if figures:
-        from .. import plot
-
-        p = out / _FIGURES[0]
-        ys = {("control" if k == "control" else f"slingshot {k}"): v for k, v in result.curves.items()}
-        plot.series(
-            result.curve_epochs,
-            ys,
-            "epochs after the branch point",
-            "validation loss (mean over seeds)",
-            path=p,
-            overwrite=overwrite,
-            title="Slingshot vs plain continued training",
-        )
-        files.append(str(p))
-        p = out / _FIGURES[1]
-        ys = {("control" if k == "control" else f"slingshot {k}"): v for k, v in result.curves_acc.items()}
-        plot.series(
-            result.curve_epochs,
-            ys,
-            "epochs after the branch point",
-            "validation accuracy (mean over seeds)",
-            path=p,
-            overwrite=overwrite,
-            title="Slingshot vs plain continued training",
-        )
-        files.append(str(p))
-        p = out / _FIGURES[2]
-        fx = np.array([f.factor for f in result.factors])
-        order = np.argsort(fx)
-        ys = {
-            "mean d val loss": np.array([f.d_loss.mean for f in result.factors])[order],
-            "CI low": np.array([f.d_loss.low for f in result.factors])[order],
-            "CI high": np.array([f.d_loss.high for f in result.factors])[order],
-        }
-        ys = {k: np.where(np.isfinite(v), v, np.nan) for k, v in ys.items()}
-        plot.series(
-            fx[order],
-            ys,
-            "weight factor",
-            "validation loss, slingshot - control",
-            path=p,
-            overwrite=overwrite,
-            title=f"Paired difference ({100 * result.confidence:g}% CI)",
-        )
-        files.append(str(p))
-    result.out_dir = str(out)
-    result.files = files + [str(out / "slingshot.json"), str(out / "report.md")]
-    text = json.dumps(result.to_dict(), indent=2, default=json_default)
-    write_text(out / "slingshot.json", text, overwrite=overwrite, argname="out_dir")
-    write_text(out / "report.md", result.report(), overwrite=overwrite, argname="out_dir")
+    diff = {k: np.where(np.isfinite(v), v, np.nan) for k, v in diff.items()}
+    epochs, after = result.curve_epochs, "epochs after the branch point"
+    title = "Slingshot vs plain continued training"
+    return [
+        save_series(out, _FIGURES[0], overwrite, epochs, loss, after, "validation loss (mean over runs)",
+                    title=title),
+        save_series(out, _FIGURES[1], overwrite, epochs, acc, after, "validation accuracy (mean over runs)",
+                    title=title),
+        save_series(out, _FIGURES[2], overwrite, fx[order], diff, "weight factor",
+                    "validation loss, slingshot - control",
+                    title=f"Paired difference ({100 * result.confidence:g}% CI)"),
+    ]  # fmt: skip

@@ -104,7 +104,7 @@ Files (in ``out_dir``)
     /teacher       params (param,), W (neuron, 2), a (neuron,)
     /width_<m>     one group per width; attrs width, n_params, counts, outcome_counts, level_counts,
                    G, seconds, cpu_seconds (JSON) and the plain counts
-        starts, trained, points            (run, param)
+        init, trained, points              (run, param)
         trained_loss, trained_grad_norm, trained_lambda_min, train_steps   (run,)
         loss, grad_norm, grad_ratio, lambda_min, margin, refine_iterations,
         converged, n_negative, n_zero, expected_null, level, max_outgoing,
@@ -119,6 +119,7 @@ Files (in ``out_dir``)
                                             grad_norm, margin (eps, try), label (eps, try) bytes
 
 ``summary.json``: settings, per-width counts, G, timings and the verdict;
+``report.md``: the tables and the verdict;
 figures (``figures=True``): ``eigenvalue_vs_loss_m<m>.png``,
 ``class_counts.png``, ``neurons_m<m>.png``, ``eps_sweep_m<m>.png``.
 """
@@ -133,13 +134,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import critical, symmetry
-from .._outputs import save_figure, write_text
-from .._validate import check_bool, check_finite_array, check_int, check_positive
+from .._outputs import save_figure
+from .._validate import check_finite_array, check_int, check_positive
 from ..data import teacher_student as _teacher_student_data
 from ..landscape import Landscape
 from ..train import OPTIMIZERS, train
-from ._files import claim_outputs, result_file
-from ._json import json_default
+from ._result import Check, ExperimentResult, Section, Verdict, check_seed, pick, protocol_doc, say
 
 __all__ = ["OUTCOMES", "TeacherStudentResult", "WidthResult", "teacher_student"]
 
@@ -164,8 +164,8 @@ class WidthResult:
     ----------
     width : int
         Student width m (parameters p = 3 m: W (m x 2) then a (m)).
-    starts, trained, points : ndarray, shape (R, p)
-        Initial parameters, training end points, refined points.
+    init, trained, points : ndarray, shape (R, p)
+        Starting points, training end points, refined points.
     trained_loss, trained_grad_norm : ndarray, shape (R,)
         Loss and gradient infinity norm at the training end points.
     trained_lambda_min : ndarray, shape (R,)
@@ -232,7 +232,7 @@ class WidthResult:
     """
 
     width: int
-    starts: np.ndarray
+    init: np.ndarray
     trained: np.ndarray
     trained_loss: np.ndarray
     trained_grad_norm: np.ndarray
@@ -275,7 +275,7 @@ class WidthResult:
     @property
     def runs(self) -> int:
         """Number of runs."""
-        return int(self.starts.shape[0])
+        return int(self.init.shape[0])
 
     def loss_gap(self) -> tuple[float, float]:
         """(smallest loss of a "local_min", largest loss of a "global_min"); nan when there is none."""
@@ -293,7 +293,7 @@ class WidthResult:
 
 
 @dataclass
-class TeacherStudentResult:
+class TeacherStudentResult(ExperimentResult):
     """Result of :func:`teacher_student`.
 
     Attributes
@@ -302,31 +302,31 @@ class TeacherStudentResult:
         One per student width, in the order asked.
     teacher_params : ndarray, shape (12,)
         The teacher (W (4 x 2) then a (4)).
-    settings : dict
-        The experiment's settings (JSON-able).
-    verdict : str
-        A factual summary of the counts.
     seconds, cpu_seconds : dict
         Wall and process CPU time per phase, summed over widths, plus "total"
-        (wall, including writing files and figures).
-    out_dir : str
-    files : list of str
+        (wall, including writing the data file and figures).
+
+    The verdict (:meth:`assess`) is a factual summary of the counts; its label
+    says how many runs the counts cover: "classified" when every run ended at
+    a classified critical point, "partly_classified" when some did not
+    converge or diverged, "unclassified" when none did. Settings, files and the
+    rest of the protocol: :class:`~fastland.experiments.ExperimentResult`.
     """
 
     widths: list
     teacher_params: np.ndarray
-    settings: dict
-    verdict: str
     seconds: dict
     cpu_seconds: dict
-    out_dir: str
-    files: list = field(default_factory=list)
+
+    TITLE = "Teacher-student experiment (seed 004)"
+    DATA_FILE = "teacher_student.h5"
+    FORMAT = _FORMAT
+    FORMAT_VERSION = FORMAT_VERSION
+    JSON_FILE = "summary.json"
+    VERDICT_LABELS = ("classified", "partly_classified", "unclassified")
 
     def __getitem__(self, width: int) -> WidthResult:
-        for w in self.widths:
-            if w.width == width:
-                return w
-        raise KeyError(f"width {width} was not part of this experiment")
+        return pick(self.widths, "width", width, "width")
 
     def table(self) -> str:
         """One row per width: outcome counts, matches, G(r, m) and the training end points' view."""
@@ -379,19 +379,23 @@ class TeacherStudentResult:
         rows.append(f"total wall {self.seconds.get('total', float('nan')):.1f} s")
         return "\n".join(rows)
 
-    def __str__(self) -> str:
-        return self.table() + "\n" + self.level_table() + "\n" + self.verdict
+    def sections(self) -> list[Section]:
+        """The level table and the timings."""
+        return [
+            Section("Critical points by level (width lost to a symmetry):", self.level_table(), preformatted=True),
+            Section("Timings (wall seconds per phase):", self.timings(), preformatted=True),
+        ]
 
-    def to_dict(self) -> dict:
-        """JSON-able summary (no per-run arrays)."""
-        out = {
-            "settings": self.settings,
-            "verdict": self.verdict,
-            "seconds": self.seconds,
-            "cpu_seconds": self.cpu_seconds,
-            "files": self.files,
-            "widths": [],
-        }
+    def _intro(self) -> str:
+        s = self.settings
+        return (
+            f"Students of widths {', '.join(map(str, s['widths']))} on the teacher's {s['n_points']} points, "
+            f"{s['runs']} runs per width: {_method(s)}"
+        )
+
+    def _summary(self) -> dict:
+        """The per-width counts (no per-run arrays)."""
+        out = {"seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "widths": []}
         for w in self.widths:
             out["widths"].append(
                 {
@@ -427,6 +431,48 @@ class TeacherStudentResult:
             )
         return out
 
+    def assess(self) -> Verdict:
+        """The verdict: the counts per width, and how many runs they cover (class notes)."""
+        st = self.settings
+        total = sum(w.runs for w in self.widths)
+        count = {k: sum(w.outcome_counts[k] for w in self.widths) for k in OUTCOMES}
+        classified = total - count["not_converged"] - count["diverged"]
+        matched = sum(int(w.matched.sum()) for w in self.widths)
+        if classified == total:
+            label, word = "classified", "Classified"
+        elif classified:
+            label, word = "partly_classified", "Partly classified"
+        else:
+            label, word = "unclassified", "Unclassified"
+        headline = (
+            f"{word}: {classified} of {total} runs ended at a classified critical point; {count['global_min']} "
+            f"reached a global minimum ({matched} realise the teacher), {count['local_min']} a local minimum, "
+            f"{count['strict_saddle']} a strict saddle."
+        )
+        evidence = [_method(st)]
+        for w in self.widths:
+            evidence += _width_lines(w, st)
+        checks = (
+            Check("classified", "runs that ended at a classified critical point", classified == total, classified,
+                  total, "=="),
+            Check("diverged", "runs whose training diverged", count["diverged"] == 0, count["diverged"], 0, "=="),
+        )  # fmt: skip
+        caveats = []
+        if st["lr"] != 1e-4 or st["optimizer"] != "adam":
+            caveats.append(
+                "the seed trained with Adam at lr 1e-4; this run used a faster first phase "
+                f"({st['optimizer']}, lr {st['lr']:g}, up to {st['steps']} steps), which sends more runs to valleys "
+                "and local minima (module notes)"
+            )
+        if count["not_converged"]:
+            caveats.append(
+                f"{count['not_converged']} runs did not converge within {st['refine_iter']} refinement iterations "
+                "(valleys to infinity or slow descents, above): the counts describe the others"
+            )
+        settings = {k: st[k] for k in ("optimizer", "lr", "steps", "refine", "refine_iter", "match_tol", "near_tol")}
+        settings |= {"global_loss": st["global_loss"], "valley_loss": _VALLEY_LOSS}
+        return Verdict(label, headline, tuple(evidence), checks, tuple(caveats), settings)
+
 
 def _fmt(x: float) -> str:
     return "-" if not np.isfinite(x) else f"{x:.2g}"
@@ -456,12 +502,12 @@ def _newton_then_descent(land: Landscape, points: np.ndarray, max_iter: int) -> 
        would leave them);
     2. the other points: "descent" (``max_iter``) with ``reduce=True``.
     """
-    out = critical.refine(land, points, "newton", max_iter=_SADDLE_ITER)
+    out = critical.refine(land, points, method="newton", max_iter=_SADDLE_ITER)
     out.status = out.status.astype(object)
     first = out
     rest = np.flatnonzero(~first.converged)
     if rest.size:
-        second = critical.refine(land, points[rest], "descent", max_iter=max_iter, reduce=True)
+        second = critical.refine(land, points[rest], method="descent", max_iter=max_iter, reduce=True)
         for f in ("points", "loss", "grad_norm", "grad_tol", "grad_ratio", "converged"):
             getattr(out, f)[rest] = getattr(second, f)
         out.iterations[rest] += second.iterations
@@ -514,18 +560,18 @@ def _check_widths(widths) -> list[int]:
     return ws
 
 
-def _check_starts(starts, widths: list[int], runs: int) -> dict:
-    if starts is None:
+def _check_init(init, widths: list[int], runs: int) -> dict:
+    if init is None:
         return {}
-    if not isinstance(starts, dict):
-        raise ValueError(f"starts: expected a dict width -> array (runs, 3 * width), got {type(starts).__name__}")
+    if not isinstance(init, dict):
+        raise ValueError(f"init: expected a dict width -> array (runs, 3 * width), got {type(init).__name__}")
     out = {}
-    for m, arr in starts.items():
+    for m, arr in init.items():
         if m not in widths:
-            raise ValueError(f"starts: width {m!r} is not in widths {widths}")
-        a = check_finite_array(f"starts[{m}]", arr, 2)
+            raise ValueError(f"init: width {m!r} is not in widths {widths}")
+        a = check_finite_array(f"init[{m}]", arr, 2)
         if a.shape != (runs, 3 * m):
-            raise ValueError(f"starts[{m}]: expected shape ({runs}, {3 * m}), got {a.shape}")
+            raise ValueError(f"init[{m}]: expected shape ({runs}, {3 * m}), got {a.shape}")
         out[m] = a
     return out
 
@@ -537,6 +583,7 @@ def _bytes(values) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ experiment
+@protocol_doc(TeacherStudentResult, seed="It draws the starts (per width) and the sweeps' directions.")
 def teacher_student(
     widths=(4, 5, 6, 7),
     runs: int = 1000,
@@ -552,14 +599,14 @@ def teacher_student(
     eps=(1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
     sweep_points: int = 1,
     sweep_tries: int = 4,
-    starts: dict | None = None,
-    out_dir: str | Path = "fastland-teacher-student",
-    seed: int = 0,
-    figures: bool = True,
-    progress: bool = True,
-    log=print,
+    init: dict | None = None,
     *,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    figures: bool = False,
+    progress: bool = False,
     overwrite: bool = False,
+    log=None,
 ) -> TeacherStudentResult:
     """Run seed 004's teacher-student experiment.
 
@@ -607,23 +654,12 @@ def teacher_student(
         training end points.
     sweep_tries : int, default 4
         Random directions per eps (shared by all eps).
-    starts : dict, optional
+    init : dict, optional
         ``{width: array (runs, 3 * width)}`` to replace the random starts of a
         width (for example the teacher itself).
-    out_dir : path, default "fastland-teacher-student"
-        Gets ``teacher_student.h5``, ``summary.json`` and (with ``figures``) PNGs.
-    seed : int, default 0
-        Seeds the starts (per width) and the sweeps' directions.
-    figures : bool, default True
-        Needs matplotlib (``pip install 'fastland[plot]'``).
-    progress : bool, default True
-        Training progress bar (on a terminal).
-    log : callable, default print
-        Receives one line per phase; ``lambda s: None`` for silence.
-    overwrite : bool, default False
-        Replace these files in ``out_dir``. Without it a call whose files exist
-        already raises FileExistsError naming them, before any computation,
-        and leaves every file as it was.
+    {protocol}
+    log : callable, optional
+        Receives the line per phase that ``progress`` prints.
 
     Returns
     -------
@@ -632,8 +668,7 @@ def teacher_student(
     Examples
     --------
     >>> from fastland.experiments import teacher_student
-    >>> res = teacher_student(widths=(4,), runs=4, steps=50, out_dir=tmp, figures=False,
-    ...                       log=lambda s: None)                            # doctest: +SKIP
+    >>> res = teacher_student(widths=(4,), runs=4, steps=50)                # doctest: +SKIP
     >>> print(res.table())                                                  # doctest: +SKIP
     """
     t_start = time.perf_counter()
@@ -657,15 +692,12 @@ def teacher_student(
         raise ValueError(f"eps: expected perturbation sizes > 0, got {eps!r}")
     sweep_points = check_int("sweep_points", sweep_points, 0)
     sweep_tries = check_int("sweep_tries", sweep_tries, 1)
-    seed = check_int("seed", seed, 0)
-    given = _check_starts(starts, ws, runs)
-    overwrite = check_bool("overwrite", overwrite)
-    names = ["teacher_student.h5", "summary.json"]
-    if figures:  # every figure this call may write (some only when a width has such points)
-        names += [f"{kind}_m{m}.png" for m in ws for kind in ("eigenvalue_vs_loss", "neurons", "eps_sweep")]
-        names.append("class_counts.png")
-    out = claim_outputs(out_dir, names, overwrite)  # before the computation, so a refusal costs nothing
-    h5_path = out / "teacher_student.h5"
+    seed = check_seed(seed)
+    given = _check_init(init, ws, runs)
+    log = say(progress, log)
+    # every figure this call may write (some only when a width has such points)
+    figs = [f"{kind}_m{m}.png" for m in ws for kind in ("eigenvalue_vs_loss", "neurons", "eps_sweep")]
+    out = TeacherStudentResult.claim(out_dir, figures, overwrite, figure_names=[*figs, "class_counts.png"])
 
     ts = _teacher_student_data()
     n_iter = refine_iter if refine_iter is not None else _DEFAULT_ITER.get(refine)
@@ -704,23 +736,18 @@ def teacher_student(
         widths=results,
         teacher_params=np.asarray(ts.teacher_params).copy(),
         settings=settings,
-        verdict=_verdict(results, settings),
         seconds=seconds,
         cpu_seconds=cpu,
-        out_dir=str(out),
-        files=[],
     )
-    _write_h5(result, ts, h5_path, overwrite)
-    result.files.append(str(h5_path))
-    if figures:
-        result.files.extend(_figures(result, ts, out, overwrite))
+    if out is not None:
+        with result.data_file(out, overwrite) as f:
+            _fill_h5(f, result, ts)
+        if figures:
+            result.files.extend(_figures(result, ts, out, overwrite))
     result.seconds["total"] = time.perf_counter() - t_start
-    summary = out / "summary.json"
-    result.files.append(str(summary))
-    write_text(
-        summary, json.dumps(result.to_dict(), indent=2, default=json_default), overwrite=overwrite, argname="out_dir"
-    )
-    log(f"done in {result.seconds['total']:.1f} s: {len(result.files)} files in {out}/")
+    if out is not None:
+        result.write(out, overwrite)
+        log(f"done in {result.seconds['total']:.1f} s: {len(result.files)} files in {out}/")
     return result
 
 
@@ -770,9 +797,9 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
             if method == "descent":
                 rr = _newton_then_descent(land, trained[fin], n_iter)
             elif method == "newton":
-                rr = critical.refine(land, trained[fin], "newton", max_iter=n_iter)
+                rr = critical.refine(land, trained[fin], method="newton", max_iter=n_iter)
             else:
-                rr = critical.refine(land, trained[fin], method, polish=True, max_iter=n_iter, reduce=True)
+                rr = critical.refine(land, trained[fin], method=method, polish=True, max_iter=n_iter, reduce=True)
             points[fin] = np.atleast_2d(rr.points)
             refine_status[fin] = np.atleast_1d(rr.status)
             refine_iters[fin] = np.atleast_1d(rr.iterations)
@@ -852,14 +879,16 @@ def _one_width(ts, m: int, runs: int, given, settings: dict, eps_arr: np.ndarray
                 w0 = trained[i] if source == "trained end point" else points[i]
                 sseed = seed + 1000 * m + i
                 how = "descent" if method in (None, "descent") else method
-                s = critical.eps_sweep(land, w0, eps_arr, settings["sweep_tries"], sseed, method=how, global_loss=0.0)
+                s = critical.eps_sweep(
+                    land, w0, eps=eps_arr, tries=settings["sweep_tries"], seed=sseed, method=how, global_loss=0.0
+                )
                 sweeps.append((int(i), source, s))
     sec["sweep"], cpu["sweep"] = ck.wall, ck.cpu
     if sweeps:
         log(f"m={m}: eps sweep of {len(sweeps)} point(s) in {ck.wall:.1f} s")
     return WidthResult(
         width=m,
-        starts=starts,
+        init=starts,
         trained=trained,
         trained_loss=fit.loss,
         trained_grad_norm=fit.grad_norm,
@@ -919,153 +948,145 @@ def _sweep_candidates(label, margin, lmin, t_lmin, finite, k: int) -> list[tuple
     return out
 
 
-def _not_converged_note(w: WidthResult) -> str:
+#: the loss that splits the runs that did not converge into valleys (above) and slow descents
+_VALLEY_LOSS = 1e-6
+
+
+def _method(st: dict) -> str:
+    """How the students were trained, refined, classified and matched (one sentence)."""
+    return (
+        f"students trained with {st['optimizer']} (lr {st['lr']:g}, up to {st['steps']} steps), "
+        + (f"refined by {st['refine']}" if st["refine"] else "not refined")
+        + ", classified from the exact Hessian (global minimum 0) and matched to the teacher "
+        f"(relative tolerance {st['match_tol']:g})."
+    )
+
+
+def _width_lines(w: WidthResult, st: dict) -> list[str]:
+    """The verdict's evidence for one width: counts, the runs that did not converge, levels, end points."""
+    m, c = w.width, w.outcome_counts
+    kinds = _tally(w.match_kind[w.matched])
+    near = int(np.count_nonzero(w.near_teacher & ~w.matched))
+    lines = [
+        f"m={m}, {w.runs} runs: global minimum {c['global_min']} ({int(w.matched.sum())} realise the teacher"
+        + (f": {', '.join(f'{k} {v}' for k, v in kinds.items())}" if kinds else "")
+        + f"; {near} more have its structure within {st['near_tol']:g}), local minimum {c['local_min']}, "
+        f"strict saddle {c['strict_saddle']}, degenerate {c['degenerate']}, not converged {c['not_converged']}"
+        + (f", diverged {c['diverged']}" if c["diverged"] else "")
+        + f"; G(4,{m}) = {w.G[4]}, G(3,{m}) = {w.G[3]}, G(2,{m}) = {w.G[2]}"
+    ]
     sel = w.outcome == "not_converged"
-    if not sel.any():
-        return ""
-    neg = int(np.count_nonzero(w.lambda_min[sel] < 0))
-    hi = sel & (w.loss > 1e-6)
-    lo = sel & (w.loss <= 1e-6)
-    parts = []
-    if hi.any():
-        parts.append(
-            f"{int(hi.sum())} with loss > 1e-6 (median {np.median(w.loss[hi]):.2g}) whose largest outgoing "
-            f"weight grew by a median factor {np.nanmedian(w.outgoing_growth[hi]):.2g} during refinement: "
-            f"valleys to infinity"
+    if sel.any():
+        hi, lo = sel & (w.loss > _VALLEY_LOSS), sel & (w.loss <= _VALLEY_LOSS)
+        parts = []
+        if hi.any():
+            parts.append(
+                f"{int(hi.sum())} with loss > 1e-6 (median {np.median(w.loss[hi]):.2g}) whose largest "
+                f"outgoing weight grew by a median factor {np.nanmedian(w.outgoing_growth[hi]):.2g} during "
+                "refinement: valleys to infinity"
+            )
+        if lo.any():
+            parts.append(
+                f"{int(lo.sum())} with loss <= 1e-6 (median {np.median(w.loss[lo]):.2g}, outgoing "
+                f"growth {np.nanmedian(w.outgoing_growth[lo]):.2g}): still descending"
+            )
+        neg = int(np.count_nonzero(w.lambda_min[sel] < 0))
+        lines.append(f"m={m} not converged: " + "; ".join(parts) + f"; {neg} with a negative smallest eigenvalue")
+    lo, hi = w.loss_gap()
+    if np.isfinite(lo) and np.isfinite(hi):
+        lines.append(
+            f"m={m} loss gap: smallest local-minimum loss {lo:.2g} vs largest global-minimum loss {hi:.2g}"
+            + (" (overlap)" if hi >= lo else "")
         )
-    if lo.any():
-        parts.append(
-            f"{int(lo.sum())} with loss <= 1e-6 (median {np.median(w.loss[lo]):.2g}, outgoing growth "
-            f"{np.nanmedian(w.outgoing_growth[lo]):.2g}): still descending"
+    lv = {k: v for k, v in w.level_counts.items() if v}
+    if lv:
+        lines.append(
+            f"m={m} by level: "
+            + "; ".join(f"{k} " + ", ".join(f"level {a}: {n}" for a, n in sorted(v.items())) for k, v in lv.items())
         )
-    return " (" + "; ".join(parts) + f"; {neg} with a negative smallest eigenvalue)"
-
-
-def _verdict(results: list[WidthResult], settings: dict) -> str:
-    parts = []
-    for w in results:
-        c = w.outcome_counts
+    if st["refine"] is not None:
         neg = w.trained_lambda_min < 0
         ended = _tally(w.outcome[neg]) if neg.any() else {}
-        kinds = _tally(w.match_kind[w.matched])
-        s = (
-            f"m={w.width}: of {w.runs} runs, {c['global_min']} reach a global minimum "
-            f"({int(w.matched.sum())} realise the teacher"
-            + (f": {', '.join(f'{k} {v}' for k, v in kinds.items())}" if kinds else "")
-            + f"; {int(np.count_nonzero(w.near_teacher & ~w.matched))} more have the teacher's structure within "
-            f"{settings['near_tol']:g}), {c['local_min']} a local minimum, "
-            f"{c['strict_saddle']} a strict saddle, "
-            f"{c['degenerate']} a degenerate critical point; {c['not_converged']} did not converge"
-            + _not_converged_note(w)
-            + (f", {c['diverged']} diverged" if c["diverged"] else "")
-            + f". G(4,{w.width}) = {w.G[4]}, G(3,{w.width}) = {w.G[3]}, G(2,{w.width}) = {w.G[2]}."
+        lines.append(
+            f"m={m} training end points: {int(neg.sum())} had a negative smallest eigenvalue"
+            + (f"; they ended as {', '.join(f'{k} {v}' for k, v in ended.items())}" if ended else "")
         )
-        lo, hi = w.loss_gap()
-        if np.isfinite(lo) and np.isfinite(hi):
-            s += f" Loss gap: smallest local-minimum loss {lo:.2g} vs largest global-minimum loss {hi:.2g}" + (
-                " (overlap)." if hi >= lo else "."
-            )
-        lv = {k: v for k, v in w.level_counts.items() if v}
-        if lv:
-            s += (
-                " By level: "
-                + "; ".join(f"{k} " + ", ".join(f"level {a}: {n}" for a, n in sorted(v.items())) for k, v in lv.items())
-                + "."
-            )
-        if settings["refine"] is not None:
-            s += f" At the training end points {int(neg.sum())} had a negative smallest eigenvalue" + (
-                f"; they ended as {', '.join(f'{k} {v}' for k, v in ended.items())}." if ended else "."
-            )
-        parts.append(s)
-    how = (
-        f"Students trained with {settings['optimizer']} (lr {settings['lr']:g}, up to {settings['steps']} steps), "
-        + (f"refined by {settings['refine']}" if settings["refine"] else "not refined")
-        + ", classified from the exact Hessian (global minimum 0) and matched to the teacher "
-        f"(relative tolerance {settings['match_tol']:g})."
-    )
-    if settings["lr"] != 1e-4 or settings["optimizer"] != "adam":
-        how += " The seed trained with Adam at lr 1e-4; this run used a faster first phase."
-    return how + " " + " ".join(parts)
+    return lines
 
 
 # ------------------------------------------------------------------------------ files
-def _write_h5(result: TeacherStudentResult, ts, path: Path, overwrite: bool) -> None:
-    with result_file(path, _FORMAT, FORMAT_VERSION, overwrite) as f:
-        f.attrs["settings"] = json.dumps(result.settings)
-        for k, v in result.settings.items():
-            if isinstance(v, str):
-                f.attrs[k] = v
-            elif isinstance(v, bool):
-                f.attrs[k] = np.bool_(v)
-            elif isinstance(v, int):
-                f.attrs[k] = np.int64(v)
-            elif isinstance(v, float):
-                f.attrs[k] = np.float64(v)
-        f.attrs["widths"] = np.asarray(result.settings["widths"], dtype=np.int64)
-        f.attrs["verdict"] = result.verdict
-        d = f.create_group("data")
-        d.create_dataset("X", data=np.asarray(ts.data.X))
-        d.create_dataset("y", data=np.asarray(ts.data.y))
-        t = f.create_group("teacher")
-        (W, _), (A, _) = ts.teacher.unflatten(np.asarray(ts.teacher_params))
-        t.create_dataset("params", data=np.asarray(ts.teacher_params))
-        t.create_dataset("W", data=W)
-        t.create_dataset("a", data=A[0])
-        t.attrs["model"] = json.dumps(ts.teacher.spec())
-        for w in result.widths:
-            g = f.create_group(f"width_{w.width}")
-            g.attrs["width"] = np.int64(w.width)
-            g.attrs["n_params"] = np.int64(w.starts.shape[1])
-            g.attrs["model"] = json.dumps(ts.student(w.width).spec())
-            g.attrs["counts"] = json.dumps(w.counts)
-            g.attrs["outcome_counts"] = json.dumps(w.outcome_counts)
-            g.attrs["level_counts"] = json.dumps(
-                {k: {str(a): n for a, n in v.items()} for k, v in w.level_counts.items()}
-            )
-            g.attrs["G"] = json.dumps({str(k): v for k, v in w.G.items()})
-            g.attrs["seconds"] = json.dumps(w.seconds)
-            g.attrs["cpu_seconds"] = json.dumps(w.cpu_seconds)
-            for k, v in w.outcome_counts.items():
-                g.attrs[f"n_{k}"] = np.int64(v)
-            for name in (
-                "starts",
-                "trained",
-                "points",
-                "trained_loss",
-                "trained_grad_norm",
-                "trained_lambda_min",
-                "train_steps",
-                "loss",
-                "grad_norm",
-                "grad_ratio",
-                "lambda_min",
-                "margin",
-                "refine_iterations",
-                "converged",
-                "n_negative",
-                "n_zero",
-                "expected_null",
-                "level",
-                "max_outgoing",
-                "outgoing_growth",
-                "eigenvalues",
-                "matched",
-                "near_teacher",
-                "match_deviation",
-                "match_teacher",
-                "match_sign",
-            ):
-                g.create_dataset(name, data=np.asarray(getattr(w, name)))
-            for name in ("train_status", "refine_status", "trained_label", "label", "match_kind", "outcome"):
-                g.create_dataset(name, data=_bytes(getattr(w, name)))
-            for k, (i, source, s) in enumerate(w.sweeps):
-                sg = g.create_group(f"eps_sweep_{k}")
-                sg.attrs["run"] = np.int64(i)
-                sg.attrs["source"] = source
-                sg.attrs["start_loss"] = np.float64(s.start_loss)
-                for name in ("eps", "directions", "loss", "lambda_min", "grad_norm", "margin"):
-                    sg.create_dataset(name, data=np.asarray(getattr(s, name)))
-                sg.create_dataset("label", data=_bytes(s.label))
+def _fill_h5(f, result: TeacherStudentResult, ts) -> None:
+    for k, v in result.settings.items():
+        if isinstance(v, str):
+            f.attrs[k] = v
+        elif isinstance(v, bool):
+            f.attrs[k] = np.bool_(v)
+        elif isinstance(v, int):
+            f.attrs[k] = np.int64(v)
+        elif isinstance(v, float):
+            f.attrs[k] = np.float64(v)
+    f.attrs["widths"] = np.asarray(result.settings["widths"], dtype=np.int64)
+    d = f.create_group("data")
+    d.create_dataset("X", data=np.asarray(ts.data.X))
+    d.create_dataset("y", data=np.asarray(ts.data.y))
+    t = f.create_group("teacher")
+    (W, _), (A, _) = ts.teacher.unflatten(np.asarray(ts.teacher_params))
+    t.create_dataset("params", data=np.asarray(ts.teacher_params))
+    t.create_dataset("W", data=W)
+    t.create_dataset("a", data=A[0])
+    t.attrs["model"] = json.dumps(ts.teacher.spec())
+    for w in result.widths:
+        g = f.create_group(f"width_{w.width}")
+        g.attrs["width"] = np.int64(w.width)
+        g.attrs["n_params"] = np.int64(w.init.shape[1])
+        g.attrs["model"] = json.dumps(ts.student(w.width).spec())
+        g.attrs["counts"] = json.dumps(w.counts)
+        g.attrs["outcome_counts"] = json.dumps(w.outcome_counts)
+        g.attrs["level_counts"] = json.dumps({k: {str(a): n for a, n in v.items()} for k, v in w.level_counts.items()})
+        g.attrs["G"] = json.dumps({str(k): v for k, v in w.G.items()})
+        g.attrs["seconds"] = json.dumps(w.seconds)
+        g.attrs["cpu_seconds"] = json.dumps(w.cpu_seconds)
+        for k, v in w.outcome_counts.items():
+            g.attrs[f"n_{k}"] = np.int64(v)
+        for name in (
+            "init",
+            "trained",
+            "points",
+            "trained_loss",
+            "trained_grad_norm",
+            "trained_lambda_min",
+            "train_steps",
+            "loss",
+            "grad_norm",
+            "grad_ratio",
+            "lambda_min",
+            "margin",
+            "refine_iterations",
+            "converged",
+            "n_negative",
+            "n_zero",
+            "expected_null",
+            "level",
+            "max_outgoing",
+            "outgoing_growth",
+            "eigenvalues",
+            "matched",
+            "near_teacher",
+            "match_deviation",
+            "match_teacher",
+            "match_sign",
+        ):
+            g.create_dataset(name, data=np.asarray(getattr(w, name)))
+        for name in ("train_status", "refine_status", "trained_label", "label", "match_kind", "outcome"):
+            g.create_dataset(name, data=_bytes(getattr(w, name)))
+        for k, (i, source, s) in enumerate(w.sweeps):
+            sg = g.create_group(f"eps_sweep_{k}")
+            sg.attrs["run"] = np.int64(i)
+            sg.attrs["source"] = source
+            sg.attrs["start_loss"] = np.float64(s.start_loss)
+            for name in ("eps", "directions", "loss", "lambda_min", "grad_norm", "margin"):
+                sg.create_dataset(name, data=np.asarray(getattr(s, name)))
+            sg.create_dataset("label", data=_bytes(s.label))
 
 
 def _figures(result: TeacherStudentResult, ts, out: Path, overwrite: bool) -> list[str]:
@@ -1082,23 +1103,14 @@ def _figures(result: TeacherStudentResult, ts, out: Path, overwrite: bool) -> li
         if ok.any() or okt.any():
             fig = Figure(figsize=(12.4, 4.8), layout="constrained")
             FigureCanvasAgg(fig)
-            ax1, ax2 = fig.subplots(1, 2)
-            if okt.any():
-                plot.eigenvalue_vs_loss(
-                    w.trained_lambda_min[okt],
-                    np.maximum(w.trained_loss[okt], 0.0),
-                    labels=w.outcome[okt],
-                    ax=ax1,
-                    title=f"m={w.width}: training end points (colour: final outcome)",
-                )
-            if ok.any():
-                plot.eigenvalue_vs_loss(
-                    w.lambda_min[ok],
-                    np.maximum(w.loss[ok], 0.0),
-                    labels=w.outcome[ok],
-                    ax=ax2,
-                    title=f"m={w.width}: after refinement",
-                )
+            panels = (
+                (okt, w.trained_lambda_min, w.trained_loss, "training end points (colour: final outcome)"),
+                (ok, w.lambda_min, w.loss, "after refinement"),
+            )
+            for ax, (sel, lmin, loss, what) in zip(fig.subplots(1, 2), panels, strict=True):
+                if sel.any():
+                    lv = np.maximum(loss[sel], 0.0)
+                    plot.eigenvalue_vs_loss(lmin[sel], lv, labels=w.outcome[sel], ax=ax, title=f"m={w.width}: {what}")
             p = out / f"eigenvalue_vs_loss_m{w.width}.png"
             save_figure(fig, p, overwrite=overwrite, argname="out_dir", dpi=plot.DPI)
             files.append(str(p))
