@@ -17,7 +17,7 @@ as ``CrossEntropyLoss`` on the logits).
 Examples
 --------
 >>> import torch                                                     # doctest: +SKIP
->>> seq = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+>>> seq = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))  # doctest: +SKIP
 >>> net, w = fl.interop.from_torch(seq, loss="bce")                 # doctest: +SKIP
 >>> net                                                              # doctest: +SKIP
 MLP(2, [16], 1, activation='tanh', loss='bce', bias=True)

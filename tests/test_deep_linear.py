@@ -174,7 +174,20 @@ def test_experiment_returns_every_documented_field(tmp_path):
         assert f"depth {d.depth}: the numerical global minima {match} the theory" in res.verdict
     assert "global (as derived)" in res.verdict
     bad = {d.depth: bool((d.zero_is_local_min & ~d.zero_is_global).any()) for d in res.depths}
-    assert res.verdict.startswith("As the paper says") == (bad[2] and not bad[1])
+
+    # the label by the documented rule, from the stored numbers: "mismatch" when a depth's minima
+    # miss the theory (by > 1e-8 (1 + max |U*|), or below it) or depth 1 disagrees with the 2|c|
+    # threshold or has a bad zero; else "confirmed" when w = 0 is a bad minimum at depth 2
+    def misses(d):
+        worst = np.nanmax(np.abs(d.loss_found - d.loss_theory))
+        below = np.any(d.loss_found < d.loss_theory - 1e-9 * (1 + np.abs(d.loss_theory)))
+        return worst > 1e-8 * (1 + np.abs(d.loss_theory).max()) or below
+
+    d1 = next(d for d in res.depths if d.depth == 1)
+    mismatch = any(misses(d) for d in res.depths) or bad[1]
+    mismatch |= not np.all(d1.zero_is_local_min == (wd > 2 * res.c_norm))
+    expected = "mismatch" if mismatch else ("confirmed" if bad[2] else "not_shown")
+    assert res.verdict_label == expected
     json.dumps(res.to_dict())
     names = {p.split("/")[-1] for p in res.files}
     assert {

@@ -93,6 +93,7 @@ def test_aligned_draws_have_the_same_loss(seed001_data):
     np.testing.assert_allclose(fl.Landscape(net, base).loss(_align(net, W, 120)), rotated, rtol=1e-12)
 
 
+@pytest.mark.slow  # a subprocess or a whole experiment: seconds even with the kernels cached
 def test_demo_cli_writes_every_file_it_promises(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo"

@@ -182,6 +182,7 @@ fl.sample(land, chains=4, draws=int(sys.argv[2]), thin=50, step_size=0.3, progre
 """
 
 
+@pytest.mark.slow  # a subprocess or a whole experiment: seconds even with the kernels cached
 def test_sigint_stops_after_a_block_reraises_and_leaves_a_resumable_file(tmp_path, small_land):
     import signal
     import subprocess

@@ -359,6 +359,7 @@ LIVE_READER = """
 """
 
 
+@pytest.mark.slow  # a subprocess or a whole experiment: seconds even with the kernels cached
 def test_live_reader_in_another_process(tmp_path, land):
     path = tmp_path / "live.h5"
     b = HDF5Backend.create(path, **create_kwargs(land, chunk_draws=16))

@@ -376,7 +376,10 @@ def precision(
         raise ValueError(f"tail: expected a share in (0, 1], got {tail}")
     seed = check_seed(seed)
     log = say(progress)
-    specs = [(dt, _precision(dt, None)) for dt in dtypes]  # validates every dtype
+    try:
+        specs = [(dt, _precision(dt, None)) for dt in dtypes]  # validates every format
+    except ValueError as exc:  # name this function's argument, not train's
+        raise ValueError(f"dtypes: {str(exc).partition(': ')[2]}") from None
     if not specs:
         raise ValueError("dtypes: expected at least one precision")
     if land is None:
