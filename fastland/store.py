@@ -1036,6 +1036,8 @@ class LazyArray:
 
 # ----------------------------------------------------------------------------------- runs
 _SYMMETRY_DRAWS = 500  # draws per chain for the outputs / canonical rows of a summary
+#: the targets a summary's verdict applies (Vehtari et al. 2021): split R-hat and bulk/tail ESS
+RHAT_TARGET, ESS_TARGET = 1.01, 400.0
 
 
 @dataclass(frozen=True)
@@ -1067,6 +1069,17 @@ class RunSummary:
         The same diagnostics separately for "loss", "outputs", "canonical" and
         "params" (raw weights); "outputs" and "canonical" use at most 500
         evenly spaced draws per chain.
+    converged : bool
+        Whether the headline meets R-hat <= 1.01 and bulk and tail ESS >= 400
+        (``RHAT_TARGET``, ``ESS_TARGET``).
+    warnings : list of str
+        What a reader must know: the targets missed (by which quantity), and
+        chains that look stuck (acceptance rate or number of distinct draws
+        below half the median chain's).
+    chain_acceptance, chain_distinct : list
+        Per chain: the mean acceptance rate, and the number of committed draws
+        whose loss differs from the draw before (a moving chain's count is
+        close to the number of draws).
     """
 
     n_chains: int
@@ -1081,6 +1094,10 @@ class RunSummary:
     clt_ok: bool
     loss_quantiles: dict = field(default_factory=dict)
     rows: dict = field(default_factory=dict)
+    converged: bool = False
+    warnings: list = field(default_factory=list)
+    chain_acceptance: list = field(default_factory=list)
+    chain_distinct: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Return the summary as a plain dict."""
@@ -1092,15 +1109,29 @@ class RunSummary:
             f"fastland run: {self.n_chains} chains x {self.n_draws} draws, {self.n_params} parameters "
             f"(diagnostics on {used})",
             "acceptance rate: " + ("n/a" if self.acceptance is None else f"{self.acceptance:.4f}"),
-            f"{'':10}{'R-hat max':>11}{'ESS bulk min':>14}{'ESS tail min':>14}{'CLT p':>9}{'CLT':>6}",
+            f"{'':10}{'R-hat max':>11}{'ESS bulk min':>14}{'ESS tail min':>14}{'CLT p*k':>9}{'CLT':>6}",
         ]
         for name, r in self.rows.items():
-            lines.append(
-                f"{name:10}{r['rhat_max']:>11.4f}{r['ess_bulk_min']:>14.1f}{r['ess_tail_min']:>14.1f}"
-                f"{r['clt_pvalue']:>9.3g}{'pass' if r['clt_ok'] else 'FAIL':>6}"
-            )
+            if np.isnan(r["clt_pvalue"]):  # not run (fewer than 3 chains)
+                clt = f"{'n/a':>9}{'-':>6}"
+            else:
+                clt = f"{r['clt_corrected']:>9.3g}{'pass' if r['clt_ok'] else 'FAIL':>6}"
+            lines.append(f"{name:10}{r['rhat_max']:>11.4f}{r['ess_bulk_min']:>14.1f}{r['ess_tail_min']:>14.1f}{clt}")
+        alpha = next((r["clt_alpha"] for r in self.rows.values() if "clt_alpha" in r), 0.05)
+        lines.append(
+            f"(CLT p*k: the smallest p-value of the chain-means test times the number of components k, "
+            f"Bonferroni; passes at >= {alpha:g})"
+        )
         q = "  ".join(f"{100 * k:g}%: {v:.6g}" for k, v in self.loss_quantiles.items())
         lines.append(f"loss quantiles: {q}")
+        if self.converged:
+            lines.append(
+                f"verdict: converged (R-hat <= {RHAT_TARGET} and ESS >= {ESS_TARGET:g} on the loss, the outputs "
+                "and the canonical weights)"
+            )
+        else:
+            lines.append("verdict: NOT converged; do not trust these draws yet:")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
 
@@ -1208,11 +1239,21 @@ class Run:
         m = len(range(0, n, stride))
 
         acceptance = None
+        chain_acc = np.full(C, np.nan)
+        step = max(1, max_bytes // (8 * C))
         if "accepted" in self.stats:
             acc = self.stats["accepted"]
-            step = max(1, max_bytes // (8 * C))
-            total = sum(float(np.sum(acc[:, i : i + step], dtype=np.float64)) for i in range(0, n, step))
-            acceptance = total / (C * n)
+            per_chain = sum(np.sum(acc[:, i : i + step], axis=1, dtype=np.float64) for i in range(0, n, step))
+            chain_acc = per_chain / n
+            acceptance = float(per_chain.sum()) / (C * n)
+        # distinct draws per chain: a draw whose loss equals the one before did not move
+        distinct = np.ones(C, dtype=np.int64)
+        prev = None
+        for i in range(0, n, step):
+            block = np.asarray(self.loss[:, i : i + step], dtype=np.float64)
+            joined = block if prev is None else np.concatenate([prev, block], axis=1)
+            distinct += np.count_nonzero(np.diff(joined, axis=1) != 0, axis=1)
+            prev = block[:, -1:]
 
         def diagnose(parts):
             rhat, bulk, tail, ps, alpha = [], [], [], [], 0.05
@@ -1220,16 +1261,19 @@ class Run:
                 rhat.append(np.atleast_1d(diagnostics.rhat(x)))
                 bulk.append(np.atleast_1d(diagnostics.ess_bulk(x)))
                 tail.append(np.atleast_1d(diagnostics.ess_tail(x)))
-                clt = diagnostics.clt_check(x)
-                ps.append(np.atleast_1d(clt.pvalues))
-                alpha = clt.alpha
-            p = np.concatenate(ps).astype(float)
+                if C >= 3:  # the CLT check compares chain means: it needs 3 chains
+                    clt = diagnostics.clt_check(x)
+                    ps.append(np.atleast_1d(clt.pvalues))
+                    alpha = clt.alpha
+            p = np.concatenate(ps).astype(float) if ps else np.array([np.nan])
             return {
                 "rhat_max": float(np.max(np.concatenate(rhat))),
                 "ess_bulk_min": float(np.min(np.concatenate(bulk))),
                 "ess_tail_min": float(np.min(np.concatenate(tail))),
                 "clt_pvalue": float(p.min()),
-                "clt_ok": bool(np.all(p >= alpha / p.size)),  # Bonferroni, as clt_check itself
+                "clt_ok": bool(np.all(p >= alpha / p.size)),  # Bonferroni, as clt_check itself; NaN fails
+                "clt_corrected": float(min(1.0, p.min() * p.size)),  # what clt_ok compares with alpha
+                "clt_alpha": float(alpha),
             }
 
         loss = np.asarray(self.loss[:, ::stride], dtype=np.float64)
@@ -1241,6 +1285,28 @@ class Run:
         levels = (0.05, 0.25, 0.5, 0.75, 0.95)
         quantiles = dict(zip(levels, (float(v) for v in np.quantile(loss, levels)), strict=True))
         vals = [r for name, r in rows.items() if name != "params"]
+        warnings = []
+        for name, r in rows.items():
+            if name == "params":
+                continue
+            if not r["rhat_max"] <= RHAT_TARGET:
+                warnings.append(f"{name}: R-hat {r['rhat_max']:.4g} > {RHAT_TARGET} (the chains disagree)")
+            ess = min(r["ess_bulk_min"], r["ess_tail_min"])
+            if not ess >= ESS_TARGET:
+                warnings.append(f"{name}: ESS {ess:.4g} < {ESS_TARGET:g} (too few effective draws)")
+        if C < 3:
+            warnings.append(f"only {C} chains: the CLT check of chain means needs 3 (not run)")
+        for c in np.flatnonzero(chain_acc < 0.5 * np.nanmedian(chain_acc)):
+            warnings.append(
+                f"chain {c} looks stuck: acceptance {chain_acc[c]:.3g} vs median {np.nanmedian(chain_acc):.3g}"
+            )
+        for c in np.flatnonzero(distinct < 0.5 * np.median(distinct)):
+            warnings.append(
+                f"chain {c} looks stuck: {distinct[c]} distinct draws of {n} (median {np.median(distinct):.0f})"
+            )
+        converged = all(
+            r["rhat_max"] <= RHAT_TARGET and min(r["ess_bulk_min"], r["ess_tail_min"]) >= ESS_TARGET for r in vals
+        )
         return RunSummary(
             n_chains=C,
             n_draws=n,
@@ -1254,6 +1320,10 @@ class Run:
             clt_ok=all(r["clt_ok"] for r in vals),
             loss_quantiles=quantiles,
             rows=rows,
+            converged=converged,
+            warnings=warnings,
+            chain_acceptance=[float(a) for a in chain_acc],
+            chain_distinct=[int(d) for d in distinct],
         )
 
     def _symmetry_aware_rows(self, diagnose, max_bytes: int) -> dict:

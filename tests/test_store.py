@@ -700,3 +700,36 @@ def test_summary(tmp_path, land):
         text = str(s)
         assert "R-hat" in text and "acceptance" in text and "params" in text and "5 chains" in text
         assert s.to_dict()["n_draws"] == 117
+
+
+def test_summary_verdict_and_stuck_chains(tmp_path, land):
+    # iid draws (every chain the same law): converged by the stated targets, no warnings
+    rng = np.random.default_rng(5)
+    n = 2000
+    w = rng.normal(size=(C, n, land.n_params))
+    loss = rng.normal(size=(C, n))
+    acc = (rng.random((C, n)) < 0.3).astype(np.float32)
+    state = {"position": w[:, -1], "rng": np.zeros((C, 4), np.uint64), "step_size": np.ones(C)}
+    with HDF5Backend.create(tmp_path / "iid.h5", **create_kwargs(land)) as b:
+        b.append(w, loss, {"accepted": acc}, state)
+        s = Run(b).summary()
+        aware = [s.rows[k] for k in ("loss", "outputs", "canonical")]
+        expected = all(r["rhat_max"] <= 1.01 and min(r["ess_bulk_min"], r["ess_tail_min"]) >= 400 for r in aware)
+        assert expected and s.converged and s.warnings == []
+        assert "verdict: converged" in str(s)
+        p_params = fl.diagnostics.clt_check(w).pvalues  # the column shows min p times k, Bonferroni
+        assert s.rows["params"]["clt_corrected"] == pytest.approx(min(1.0, p_params.min() * p_params.size))
+        assert s.chain_distinct == [n] * C  # continuous losses: every draw differs from the one before
+        assert s.chain_acceptance == pytest.approx(acc.mean(axis=1, dtype=np.float64).tolist(), rel=1e-12)
+    # chain 1 stuck: it never moves (acceptance 0, one distinct draw), the others as before
+    w[1] = w[1, :1]
+    loss[1] = loss[1, 0]
+    acc[1] = 0.0
+    with HDF5Backend.create(tmp_path / "stuck.h5", **create_kwargs(land)) as b:
+        b.append(w, loss, {"accepted": acc}, state)
+        s = Run(b).summary()
+        assert not s.converged and s.chain_distinct[1] == 1
+        stuck = [x for x in s.warnings if x.startswith("chain 1 looks stuck")]
+        assert len(stuck) == 2 and "acceptance 0 " in stuck[0] and f"1 distinct draws of {n}" in stuck[1]
+        assert any(x.startswith("loss: R-hat") for x in s.warnings)
+        assert "verdict: NOT converged" in str(s)
