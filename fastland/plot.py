@@ -854,9 +854,20 @@ def _summary_table(obj, max_draws: int) -> dict:
     if _is_run(obj):
         t = thinned_summary(_as_lazy("summary", obj.draws), None)
         tl = thinned_summary(_as_lazy("summary", obj.loss), "loss")
-        return {
-            k: np.concatenate([np.asarray(t[k]), np.asarray(tl[k])]) for k in ("name", "rhat", "ess_bulk", "ess_tail")
-        }
+        parts = [t, tl]
+        if obj.n_draws >= 4 and obj.n_chains >= 2:
+            # the weights in canonical form (hidden-unit permutations and sign flips removed):
+            # raw weights' R-hat is inflated by exact symmetries (see fastland.convergence)
+            from .geometry import canonical_form
+
+            stride = max(1, -(-obj.n_draws // 500))
+            W = np.asarray(obj.draws[:, ::stride], dtype=float)
+            canon = canonical_form(obj.landscape().net, W.reshape(-1, W.shape[2])).reshape(W.shape)
+            varying = np.ptp(canon.reshape(-1, canon.shape[2]), axis=0) > 0
+            if varying.any():
+                tc = diag.summary(canon[:, :, varying], names=[f"c[{i}]" for i in np.flatnonzero(varying)])
+                parts.append(tc)
+        return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("name", "rhat", "ess_bulk", "ess_tail")}
     if hasattr(obj, "rows") and hasattr(obj, "rhat_max"):
         raise ValueError(
             "summary: a RunSummary holds only maxima; pass the Run itself or fastland.diagnostics.summary(draws)"
@@ -912,6 +923,8 @@ def diagnostics(
     if ess_ref is not None:
         ess_ref = check_positive("ess_ref", ess_ref)
     t = _summary_table(summary, max_draws)
+    canonical = any(str(n).startswith("c[") for n in t["name"])
+    xlabel = "parameter (w: raw weights, c: canonical form, symmetries removed)" if canonical else "parameter"
     names, rhat, bulk, tail = t["name"], t["rhat"], t["ess_bulk"], t["ess_tail"]
     n = rhat.size
     idx = np.arange(n)
@@ -934,7 +947,7 @@ def diagnostics(
     ax_r.legend(fontsize="small", loc="best")
     ax_r.set_title("Split R-hat (rank-normalised)")
     ax_r.set_ylabel("R-hat")
-    ax_r.set_xlabel("parameter")
+    ax_r.set_xlabel(xlabel)
 
     width = 0.4
     ax_e.bar(idx - width / 2, bulk, width, color="C0", label="bulk ESS")
@@ -948,7 +961,7 @@ def diagnostics(
     ax_e.legend(fontsize="small", loc="best")
     ax_e.set_title("Effective sample size")
     ax_e.set_ylabel("ESS")
-    ax_e.set_xlabel("parameter")
+    ax_e.set_xlabel(xlabel)
     if n <= 40:
         ax_e.set_xticks(idx, names, rotation=90, fontsize="small")
         if ax is not None:  # not shared: label both panels

@@ -261,7 +261,18 @@ def test_diagnostics_inputs(run, h5run, tmp_path):
     check_png(tmp_path / "d.png")
     assert [t.get_text() for t in fig.axes[1].get_xticklabels()][:2] == ["p0", "p1"]
     fig = plot.diagnostics(h5run, path=tmp_path / "h.png")
-    assert fig.axes[1].get_xticklabels()[-1].get_text() == "loss"
+    ticks = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+    # raw weights, the loss, then the canonical weights (symmetries removed), with their R-hat
+    assert ticks[:19] == [f"w[{i}]" for i in range(18)] + ["loss"] and ticks[19].startswith("c[")
+    assert "canonical" in fig.axes[1].get_xlabel()
+    stride = max(1, -(-h5run.n_draws // 500))
+    W = np.asarray(h5run.draws[:, ::stride])
+    canon = fl.geometry.canonical_form(h5run.landscape().net, W.reshape(-1, W.shape[2])).reshape(W.shape)
+    i = int(ticks[19][2:-1])
+    # the R-hat marker drawn at that tick is the rank-normalised R-hat of that canonical weight
+    pts = np.concatenate([c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())])
+    y = pts[np.isclose(pts[:, 0], fig.axes[1].get_xticks()[19]), 1]
+    assert y.size == 1 and y[0] == pytest.approx(fl.diagnostics.rhat(canon[:, :, i]), rel=1e-12)
     one_chain = np.random.default_rng(0).normal(size=(1, 100, 2))
     fig = plot.diagnostics(one_chain, path=tmp_path / "one.png")
     assert any("2 chains" in t.get_text() for t in fig.axes[0].texts)

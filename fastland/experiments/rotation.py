@@ -15,6 +15,7 @@ sets, and reports the raw (unaligned) plane angles too.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from scipy import linalg, stats
 from scipy.spatial.distance import cdist
 
 from .. import datasets
+from ..convergence import Convergence
 from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio, read_flat
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
+from ..store import ESS_TARGET, RHAT_TARGET
 from ._result import Check, ExperimentResult, Section, Verdict, check_seed, protocol_doc, say
 
 __all__ = ["RotationResult", "rotation"]
@@ -50,6 +53,10 @@ class AngleResult:
     explained_sd: float
     half_gap: float
     seconds: float
+    converged: bool = False
+    draws: int = 0
+    thin: int = 0
+    stopped_by: str | None = None
 
 
 @dataclass
@@ -78,8 +85,10 @@ class RotationResult(ExperimentResult):
     variance spreads across angles by no more than the noise, the loss
     distributions' smallest KS p-value is above 0.01 and the aligned minima
     sets' largest energy distance is at most twice the between-chain-halves
-    noise; else "inconclusive" when the chains have not mixed (R-hat above
-    1.1) or too few draws had a low loss; else "changed". Settings, files and
+    noise, and every run converged (R-hat <= 1.01 and ESS >= 400 on the loss,
+    the outputs and the canonical weights: :attr:`fastland.store.RunSummary.converged`);
+    "inconclusive" when a run has not converged or too few draws had a low loss,
+    whatever the comparisons say; else "changed". Settings, files and
     the rest of the protocol: :class:`~fastland.experiments.ExperimentResult`.
     """
 
@@ -162,12 +171,14 @@ class RotationResult(ExperimentResult):
         sds = np.array([a.explained_sd for a in per_angle])
         nulls = np.array([a.plane.null_explained for a in per_angle])
         rhat = max(a.rhat_max for a in per_angle)
+        mixed = all(a.converged for a in per_angle)
         settings = {
             "threshold": self.settings["threshold"],
             "temperature": self.settings["temperature"],
             "ks_alpha": _KS_ALPHA,
             "energy_factor": _ENERGY_FACTOR,
-            "rhat_max": _RHAT_MAX,
+            "rhat_target": RHAT_TARGET,
+            "ess_target": ESS_TARGET,
         }
         if not all(a.plane.enough for a in per_angle):
             few = ", ".join(f"{a.angle:g}: {a.plane.n_low}" for a in per_angle)
@@ -200,19 +211,23 @@ class RotationResult(ExperimentResult):
             Check("energy_distance_max", "largest energy distance of the aligned minima sets, against "
                   f"{_ENERGY_FACTOR:g} x the between-chain-halves noise", same_set, ed,
                   _ENERGY_FACTOR * baseline, "<="),
-            Check("rhat_max", "largest R-hat over the angles", rhat <= _RHAT_MAX, rhat, _RHAT_MAX, "<="),
+            Check("converged", "every angle's run converged (R-hat <= 1.01 and ESS >= 400 on the loss, the outputs "
+                  "and the canonical weights); the largest R-hat", mixed, rhat, RHAT_TARGET, "<="),
         )  # fmt: skip
-        if same_expl and same_loss and same_set:
+        if not mixed:
+            # a comparison of unconverged chains says nothing either way (the differences, or
+            # their absence, may be where the chains happen to be)
+            label = "inconclusive"
+            headline = (
+                "Inconclusive: the chains have not converged "
+                f"(R-hat max {rhat:.3f}; targets R-hat <= {RHAT_TARGET}, ESS >= {ESS_TARGET:g}), so the angles "
+                "cannot be compared; sample until converged (until=fastland.Convergence(...))."
+            )
+        elif same_expl and same_loss and same_set:
             label = "no_change"
             headline = (
                 "No change: rotating the data left the geometry of the good minima the same within noise "
                 f"(explained-variance spread {spread:.3f} vs noise {noise:.3f}; loss KS p >= {ks_min:.3g})."
-            )
-        elif rhat > _RHAT_MAX:
-            label = "inconclusive"
-            headline = (
-                "Inconclusive: the angles differ, but by no more than unmixed chains can explain "
-                f"(R-hat max {rhat:.2f} > {_RHAT_MAX:g})."
             )
         else:
             label = "changed"
@@ -239,13 +254,23 @@ class RotationResult(ExperimentResult):
                 + ", ".join(f"{k}: {v:.1f} deg" for k, v in self.plane_angles_aligned.items())
             )
         caveats = []
-        if rhat > _RHAT_MAX:
+        if not mixed:
             caveats.append(
-                f"the chains have not mixed (R-hat max {rhat:.2f} > {_RHAT_MAX:g}), so differences between angles "
-                "may be sampling noise; sample longer or use more chains"
+                f"the chains have not converged (R-hat max {rhat:.3f}), so differences between angles, or their "
+                "absence, may be sampling noise"
             )
         else:
-            evidence.append(f"the chains mixed (R-hat max {rhat:.3f})")
+            evidence.append(f"the chains converged (R-hat max {rhat:.3f}, ESS >= {ESS_TARGET:g})")
+        stops = {a.stopped_by for a in per_angle if a.stopped_by}
+        if stops:
+            evidence.append(
+                "sampled until converged: "
+                + ", ".join(f"{a.angle:g}: {a.stopped_by} after {a.draws} draws x thin {a.thin}" for a in per_angle)
+            )
+        caveats.append(
+            "the box [-box, box]^p is the only thing that is not rotation invariant: a change is the box's effect "
+            "(a rotation-invariant control is not run yet)"
+        )
         if not np.isfinite(baseline):
             caveats.append("too few low-loss draws per half of the chains for a noise level of the energy distance")
         return Verdict(label, headline, tuple(evidence), checks, tuple(caveats), settings)
@@ -254,7 +279,6 @@ class RotationResult(ExperimentResult):
 #: the verdict's thresholds (class notes)
 _KS_ALPHA = 0.01
 _ENERGY_FACTOR = 2.0
-_RHAT_MAX = 1.1
 
 
 def _rotation_matrix(degrees: float) -> np.ndarray:
@@ -325,6 +349,7 @@ def rotation(
     method: str = "rwm",
     threshold: float = 0.1,
     max_points: int = 20_000,
+    until: Convergence | None = None,
     *,
     seed: int = 0,
     out_dir: str | Path | None = None,
@@ -352,6 +377,11 @@ def rotation(
         Low-loss threshold on the mean loss.
     max_points : int, default 20000
         Draws per angle given to :func:`fastland.geometry.minima_plane`.
+    until : fastland.Convergence, optional
+        Sample every angle until converged (``draws`` is then the first length;
+        see :func:`fastland.sample`). The verdict compares angles only when every
+        run converged (R-hat <= 1.01, ESS >= 400 on the loss, the outputs and
+        the canonical weights); otherwise it is "inconclusive".
     {protocol}
     log : callable, optional
         Receives the line per phase that ``progress`` prints.
@@ -407,10 +437,12 @@ def rotation(
             seed=seed,
             progress=progress,
             overwrite=overwrite,
+            until=until,
         )
         if path is not None:
             files.append(str(path))
         summ = run.summary()
+        stopped = json.loads(run.attrs["until"])["stopped_by"] if "until" in run.attrs else None
         plane = minima_plane(run, threshold=threshold, max_points=max_points, seed=seed)
         rr = rashomon_ratio(run, threshold)
         low_points = _gather_low(run, plane)
@@ -421,6 +453,7 @@ def rotation(
         loss_thinned[angle] = np.asarray(run.loss[:]).ravel()[::stride]
         sd = _bootstrap_explained_sd(plane.embedding[plane.low], 2, 100, seed)
         halves = _chain_half_gap(plane, run.n_draws)
+        run_draws, run_thin = run.n_draws, run.attrs["thin"]
         run.close()
         per_angle.append(
             AngleResult(
@@ -436,6 +469,10 @@ def rotation(
                 explained_sd=sd,
                 half_gap=halves,
                 seconds=time.perf_counter() - t0,
+                converged=bool(summ.converged),
+                draws=int(run_draws),
+                thin=int(run_thin),
+                stopped_by=stopped,
             )
         )
         log(
@@ -488,6 +525,7 @@ def rotation(
         "method": method,
         "threshold": threshold,
         "max_points": max_points,
+        "until": None if until is None else until.to_dict(),
         "seed": seed,
     }
     result = RotationResult(
