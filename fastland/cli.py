@@ -35,7 +35,15 @@ REPRODUCE = {
         "fastland.experiments.rotation",
         "rotation",
         "Rotation experiment (seed 001)",
-        dict(chains=64, draws=2000, thin=10, warmup=20_000, max_points=20_000, until=_until(2_000_000, 4000)),
+        dict(
+            chains=64,
+            draws=2000,
+            thin=10,
+            warmup=20_000,
+            max_points=20_000,
+            until=_until(4_000_000, 4000),
+            control=True,
+        ),  # fmt: skip
     ),
     "teacher-student": (
         "fastland.experiments.teacher_student",
@@ -124,7 +132,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.full:  # the seed's size: 20,000 kept draws per angle
         sizes = dict(_experiment("rotation")[2])
     else:
-        sizes = {**_SMALL["rotation"], "chains": args.chains, "draws": args.draws}
+        sizes = {**_SMALL["rotation"], "chains": args.chains, "draws": args.draws, "control": args.control}
     return _run_experiment("rotation", args, {**sizes, "temperature": args.temperature}, "fastland-demo")
 
 
@@ -280,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--chains", type=int, default=32)
     demo.add_argument("--draws", type=int, default=500, help="first length of each run (doubled until converged)")
     demo.add_argument("--temperature", type=float, default=0.1)
+    demo.add_argument(
+        "--control",
+        action="store_true",
+        help="also run the rotation-invariant control (Gaussian prior instead of the box; several times slower)",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     demo.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)

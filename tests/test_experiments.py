@@ -213,3 +213,52 @@ def test_the_result_protocol_on_a_toy_result(tmp_path):
     Toy.VERDICT_LABELS = ("large",)
     with pytest.raises(RuntimeError, match="small"):
         _ = r.verdict_label
+
+
+def test_rotation_control_runs_and_is_read_against_the_box(tmp_path):
+    # the control samples every angle under a Gaussian prior of the box's variance (weight decay
+    # 3 T / box^2) on a box of 1000, into its own run files; low loss is the data's loss there
+    T, box = 0.3, 10.0
+    res = rotation(angles=(0, 90), chains=4, draws=120, thin=2, warmup=40, step_size=0.3, temperature=T, box=box,
+                   threshold=0.7, max_points=300, control=True, out_dir=tmp_path)  # fmt: skip
+    c = res.control
+    assert c is not None and [a.angle for a in c.angles] == [0.0, 90.0]
+    assert c.settings["weight_decay"] == pytest.approx(3 * T / box**2) and c.settings["box"] == 1000.0
+    for a in c.angles:
+        with fl.open_run(a.path) as run:
+            assert run.path.endswith(f"rotation_control_{a.angle:g}.h5") and run.attrs["box"] == 1000.0
+            land = run.landscape()
+            assert land.weight_decay == pytest.approx(3 * T / box**2)
+            W = run.draws[:]
+            data_loss = fl.Landscape(land.net, land.data).loss(W.reshape(-1, W.shape[2]))
+            assert a.plane.n_low == int(np.count_nonzero(data_loss[a.plane.indices] < 0.7))
+        assert a.path in res.files
+    assert "control" in res.to_dict() and any(ch.name.startswith("control_") for ch in res.assess().checks)
+
+
+@pytest.mark.parametrize(
+    "own, ctl, expected",
+    [
+        ("no_change", "no_change", "no_change"),
+        ("changed", "no_change", "changed"),  # the box's effect
+        ("changed", "changed", "inconclusive"),  # the comparisons see change where none can be
+        ("no_change", "inconclusive", "inconclusive"),
+        ("inconclusive", "no_change", "inconclusive"),
+    ],
+)
+def test_rotation_verdict_reads_the_box_against_the_control(monkeypatch, own, ctl, expected):
+    from fastland.experiments._result import Verdict
+    from fastland.experiments.rotation import RotationResult
+
+    def fake(self):
+        label = ctl if self.settings.get("is_control") else own
+        return Verdict(label, f"{label.capitalize()}: x.", (), (), (), {})
+
+    monkeypatch.setattr(RotationResult, "_assess_runs", fake)
+    empty = dict(angles=[], plane_angles_raw={}, plane_angles_aligned={}, energy_distance={}, energy_baseline=0.0,
+                 loss_ks_pvalue={})  # fmt: skip
+    res = RotationResult(**empty, settings={}, control=RotationResult(**empty, settings={"is_control": True}))
+    v = res.assess()
+    assert v.label == expected
+    if expected == "changed":
+        assert "the change is the box's effect" in v.headline
