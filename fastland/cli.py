@@ -173,11 +173,22 @@ def _landscape_from_args(args: argparse.Namespace):
         width = args.hidden[0] if args.hidden else 5
         net = ts.student(width)
     else:
-        data = fl.datasets.random_labels(n=args.n, seed=args.data_seed)
-        net = fl.MLP(2, args.hidden, 2, activation=args.activation, loss=args.loss, bias=not args.no_bias)
+        if args.data == "random_labels":
+            data = fl.datasets.random_labels(n=args.n, seed=args.data_seed)
+        else:
+            data = fl.datasets.load(args.data, x=args.x, y=args.y)
+        n_out = args.n_out if args.n_out is not None else _default_n_out(data, args.loss)
+        net = fl.MLP(data.X.shape[1], args.hidden, n_out, activation=args.activation, loss=args.loss, bias=args.bias)
     if args.rotate:
         data = data.rotate(args.rotate)
     return fl.Landscape(net, data, weight_decay=args.weight_decay)
+
+
+def _default_n_out(data, loss: str) -> int:
+    """Outputs a loss needs for these targets: classes for softmax_xent, target columns otherwise."""
+    if loss == "softmax_xent":
+        return max(2, int(data.class_labels().max()) + 1)
+    return 1 if data.y.ndim == 1 else int(data.y.shape[1])
 
 
 def _widths(text: str) -> list[int]:
@@ -281,6 +292,9 @@ _OVERWRITE_HELP = "write into a non-empty --out folder, replacing the files this
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fastland`` command."""
     parser = argparse.ArgumentParser(prog="fastland", description=__doc__)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"fastland {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="seed 001's rotation experiment at a small size (--full: the seed's)")
     demo.add_argument("--out", default=None, help="output folder (default: fastland-demo-<time>)")
@@ -323,15 +337,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     smp = sub.add_parser("sample", help="sample exp(-U/T) of a model on a dataset into a run file")
     smp.add_argument("--out", required=True, help="HDF5 run file to write")
-    smp.add_argument("--data", choices=("random_labels", "teacher_student"), default="random_labels")
-    smp.add_argument("--n", type=int, default=10, help="points of random_labels")
-    smp.add_argument("--data-seed", type=int, default=0)
-    smp.add_argument("--rotate", type=float, default=0.0, help="rotate the inputs by this many degrees")
-    smp.add_argument("--hidden", type=_widths, default=[2, 2], help="hidden widths, e.g. 2,2")
-    smp.add_argument("--activation", default="tanh")
-    smp.add_argument("--loss", default="softmax_xent")
-    smp.add_argument("--no-bias", action="store_true")
-    smp.add_argument("--weight-decay", type=float, default=0.0)
+    smp.add_argument(
+        "--data",
+        default="random_labels",
+        help="random_labels (seed 001: 10 points in [-1, 1]^2, random 0/1 labels), teacher_student (seed 004: "
+        "the 1681-point grid and its width-4 sigmoid teacher), or a FILE: .npz, .csv, .h5/.hdf5 or .nc "
+        "(see fastland.datasets.load) (default: random_labels)",
+    )
+    smp.add_argument("--x", default="X", help="name of the inputs in a .npz / .h5 / .nc FILE (default: X)")
+    smp.add_argument("--y", default="y", help="name of the targets in a .npz / .h5 / .nc FILE (default: y)")
+    smp.add_argument("--n", type=int, default=10, help="points of random_labels (default: 10)")
+    smp.add_argument("--data-seed", type=int, default=0, help="seed of random_labels (default: 0)")
+    smp.add_argument("--rotate", type=float, default=0.0, help="rotate the inputs by this many degrees (default: 0)")
+    smp.add_argument("--hidden", type=_widths, default=[2, 2], help="hidden widths, e.g. 16,16 (default: 2,2)")
+    smp.add_argument(
+        "--activation",
+        default="tanh",
+        choices=("tanh", "sigmoid", "relu", "softplus", "linear", "quadratic"),
+        help="hidden activation (default: tanh)",
+    )
+    smp.add_argument(
+        "--loss", default="softmax_xent", choices=("softmax_xent", "bce", "mse"), help="(default: softmax_xent)"
+    )
+    smp.add_argument(
+        "--n-out", type=int, default=None, help="outputs (default: the classes for softmax_xent, else y's columns)"
+    )
+    smp.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True, help="biases (default: --bias)")
+    smp.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay lambda (default: 0)")
     smp.add_argument("--method", default="rwm", choices=("rwm", "mala", "hmc", "langevin"))
     smp.add_argument("--chains", type=int, default=64)
     smp.add_argument("--draws", type=int, default=2000)
