@@ -215,10 +215,10 @@ class TrainResult:
 
     def __repr__(self) -> str:
         names, counts = np.unique(self.status, return_counts=True)
-        summary = ", ".join(f"{n}={c}" for n, c in zip(names, counts, strict=True))
+        summary = ", ".join(f"{c} {n}" for n, c in zip(names, counts, strict=True))
         return (
             f"TrainResult(runs={self.params.shape[0]}, n_params={self.params.shape[1]}, "
-            f"optimizer={self.settings.get('optimizer')!r}, {summary})"
+            f"optimizer={self.settings.get('optimizer')!r}, status: {summary})"
         )
 
 

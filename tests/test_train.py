@@ -752,3 +752,11 @@ def test_open_train_refuses_damaged_unfinished_and_foreign_files(tmp_path, seed0
         del f["result"]
     with pytest.raises(ValueError, match="did not finish.*7 trajectory records"):
         fl.open_train(path)
+
+
+def test_repr_is_a_short_summary(seed001):
+    fit = train(seed001, starts_for(seed001, 4), steps=5, progress=False)
+    text = repr(fit)
+    # counts of runs per status, not something that reads like a setting ("max_steps=4")
+    assert text == "TrainResult(runs=4, n_params=18, optimizer='adam', status: 4 max_steps)"
+    assert "\n" not in text and "array" not in text
