@@ -585,3 +585,16 @@ def test_reduction_jump_descends_in_the_narrow_network_when_newton_cannot(ts, st
     c = critical.classify(land, r.points, global_loss=0.0)
     assert (c.label == "global_min").all() and (c.level == 3).all() and (c.margin > 1).all()
     assert sym.match_teacher(sym.reduce(land, r.points[0]).point, ts.teacher_params, tol=1e-8)
+
+
+def test_scipy_status_in_fastlands_words_and_short_reprs(student_lands, ts):
+    start = np.array([2.0, 0.5, -0.5, 0.5, 0.5, -0.5])
+    r = critical.refine(student_lands[2], np.stack([start, start + 0.1]), method="bfgs", max_iter=3)
+    # status: one vocabulary for every method; SciPy's own words are kept in message
+    assert set(r.status) <= {"converged", "stalled", "max_iter"}
+    assert all(isinstance(m, str) and m for m in r.message)
+    assert ((r.status == "converged") == r.converged).all()
+    assert (r.status[~r.converged] == "max_iter").all() and (r.iterations[~r.converged] >= 3).all()
+    assert repr(r).startswith("RefineResult(points=2, method='bfgs', status: ") and "array" not in repr(r)
+    c = critical.classify(student_lands[4], np.stack([ts.teacher_params, ts.teacher_params]), global_loss=0.0)
+    assert repr(c) == "Classification(points=2, labels: 2 global_min)"

@@ -117,6 +117,11 @@ class Classification:
         """Smallest Hessian eigenvalue per point (unscaled)."""
         return self.eigenvalues[..., 0]
 
+    def __repr__(self) -> str:
+        counts = {k: v for k, v in self.counts().items() if v}
+        summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+        return f"Classification(points={np.atleast_1d(self.label).size}, labels: {summary})"
+
     def counts(self) -> dict[str, int]:
         """Number of points per label (all labels, zeros included)."""
         lab = np.atleast_1d(self.label)

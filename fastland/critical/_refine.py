@@ -53,8 +53,11 @@ class RefineResult:
     status : ndarray of str, shape (B,)
         "converged", "stalled" (no step reduces the gradient any more: the
         rounding floor, or a minimum of ``|grad|`` that is not a critical
-        point) or "max_iter"; for SciPy methods, SciPy's message.
+        point), "max_iter" (the iteration budget ran out) or "reduced" (see
+        ``reduce``); the same words for every method.
     method : str
+    message : ndarray of str, shape (B,)
+        SciPy's own message per point for the SciPy methods ("" for the others).
     """
 
     points: np.ndarray
@@ -66,6 +69,17 @@ class RefineResult:
     converged: np.ndarray
     status: np.ndarray
     method: str
+    message: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.message is None:
+            self.message = np.full(np.shape(self.status), "", dtype=object)
+
+    def __repr__(self) -> str:
+        st = np.atleast_1d(self.status)
+        names, counts = np.unique(st.astype(str), return_counts=True)
+        summary = ", ".join(f"{c} {n}" for n, c in zip(names, counts, strict=True))
+        return f"RefineResult(points={st.size}, method={self.method!r}, status: {summary})"
 
 
 def _descending_candidates(land: Landscape, P: np.ndarray, tol_grad, safety: float) -> list:
@@ -282,7 +296,7 @@ def _refine(land, P, method, tol_grad, max_iter, polish, options, safety) -> Ref
     target[~np.isfinite(target)] = 0.0
     out = np.empty_like(P)
     iters = np.zeros(P.shape[0], dtype=np.int64)
-    status = np.empty(P.shape[0], dtype=object)
+    messages = np.empty(P.shape[0], dtype=object)
     eps = _eps(land)
     for i in range(P.shape[0]):  # SciPy's optimisers take one point at a time
         if method == "trust-exact":
@@ -298,14 +312,18 @@ def _refine(land, P, method, tol_grad, max_iter, polish, options, safety) -> Ref
         r = minimize(land.loss, P[i], jac=land.grad, method=_SCIPY[method], options=opts, **kw)
         out[i] = r.x
         iters[i] = int(getattr(r, "nit", 0))
-        status[i] = str(r.message)
+        messages[i] = str(r.message)
     if polish:
         r = _newton(land, out, tol_grad, 100, safety)
-        return _from_solver(r, iters + r.iterations, method)
+        res = _from_solver(r, iters + r.iterations, method)
+        res.message = messages
+        return res
     L, G = land.loss_and_grad(out)
     tol = _grad_tol(land, L, land.hessian(out), out, tol_grad, safety)
     ratio = _grad_ratio(G, tol)
-    return RefineResult(out, L, np.abs(G).max(axis=1), tol, ratio, iters, ratio <= 1.0, status.astype(object), method)
+    # SciPy's outcome in fastland's words (its message is kept in ``message``)
+    status = np.where(ratio <= 1.0, "converged", np.where(iters >= n_it, "max_iter", "stalled")).astype(object)
+    return RefineResult(out, L, np.abs(G).max(axis=1), tol, ratio, iters, ratio <= 1.0, status, method, messages)
 
 
 def _from_solver(r, iterations: np.ndarray, method: str) -> RefineResult:
