@@ -31,6 +31,7 @@ __all__ = [
     "MinimaPlane",
     "RashomonRatio",
     "canonical_form",
+    "mass_below",
     "find_minima",
     "isotropic_null",
     "minima_plane",
@@ -637,6 +638,25 @@ class RashomonRatio:
         return max(0.0, self.ratio - z * self.stderr), min(1.0, self.ratio + z * self.stderr)
 
 
+def mass_below(loss: np.ndarray, threshold: float) -> RashomonRatio:
+    """The posterior mass of ``loss < threshold`` from draws (chain, draw), with its MCMC standard error.
+
+    The share of draws below the threshold; the standard error uses the ESS of
+    the indicator (:func:`fastland.diagnostics.ess_mean`). :func:`rashomon_ratio`
+    of a run is this of its losses.
+    """
+    from . import diagnostics
+
+    ind = (np.asarray(loss) < threshold).astype(float)
+    ratio = float(ind.mean())
+    if 0.0 < ratio < 1.0 and ind.ndim == 2 and ind.shape[1] >= 4:
+        ess = float(diagnostics.ess_mean(ind))
+    else:
+        ess = float(ind.size)
+    se = math.sqrt(ratio * (1 - ratio) / ess) if ess > 0 else float("nan")
+    return RashomonRatio(ratio, se, int(ind.size), ess, "posterior")
+
+
 def rashomon_ratio(run_or_land, threshold: float, n: int = 100_000, box: float = 10.0, seed: int = 0) -> RashomonRatio:
     """Rashomon ratio: share of models whose loss is below ``threshold``.
 
@@ -652,19 +672,10 @@ def rashomon_ratio(run_or_land, threshold: float, n: int = 100_000, box: float =
     box : float, default 10.0
     seed : int, default 0
     """
-    from . import diagnostics
     from .store import Run
 
     if isinstance(run_or_land, Run):
-        losses = np.asarray(run_or_land.loss[:])
-        ind = (losses < threshold).astype(float)
-        ratio = float(ind.mean())
-        if 0.0 < ratio < 1.0 and ind.shape[0] >= 1 and ind.shape[1] >= 4:
-            ess = float(diagnostics.ess_mean(ind))
-        else:
-            ess = float(ind.size)
-        se = math.sqrt(ratio * (1 - ratio) / ess) if ess > 0 else float("nan")
-        return RashomonRatio(ratio, se, int(ind.size), ess, "posterior")
+        return mass_below(np.asarray(run_or_land.loss[:]), threshold)
     if not isinstance(run_or_land, Landscape):
         raise ValueError(f"run_or_land: expected a Run or a Landscape, got {type(run_or_land).__name__}")
     n = check_int("n", n, 1)

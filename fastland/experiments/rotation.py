@@ -28,7 +28,7 @@ from scipy.spatial.distance import cdist
 from .. import datasets
 from .._validate import check_bool
 from ..convergence import Convergence
-from ..geometry import MinimaPlane, canonical_form, minima_plane, rashomon_ratio, read_flat
+from ..geometry import MinimaPlane, canonical_form, mass_below, minima_plane, rashomon_ratio, read_flat
 from ..landscape import Landscape
 from ..model import MLP
 from ..sample import sample
@@ -545,7 +545,7 @@ def _sample_angles(data_by_angle, landscape_of, box, sampler, out, stem, setting
             W = np.asarray(run.draws[:], dtype=np.float64)
             data_loss = Landscape(net, data).loss(W.reshape(-1, W.shape[2])).reshape(W.shape[:2])
             plane = minima_plane(W, loss=data_loss, threshold=threshold, max_points=max_points, seed=seed)
-            rr = _mass_below(data_loss, threshold)
+            rr = mass_below(data_loss, threshold)
         else:
             data_loss = None
             plane = minima_plane(run, threshold=threshold, max_points=max_points, seed=seed)
@@ -623,18 +623,6 @@ def _sample_angles(data_by_angle, landscape_of, box, sampler, out, stem, setting
         settings=settings,
         files=files,
     )
-
-
-def _mass_below(loss: np.ndarray, threshold: float):
-    """The posterior mass of ``loss < threshold`` with its standard error (as rashomon_ratio for a run)."""
-    from ..diagnostics import ess_mean
-    from ..geometry import RashomonRatio
-
-    ind = (loss < threshold).astype(float)
-    ratio = float(ind.mean())
-    ess = float(ess_mean(ind)) if 0.0 < ratio < 1.0 and ind.shape[1] >= 4 else float(ind.size)
-    se = math.sqrt(ratio * (1 - ratio) / ess) if ess > 0 else float("nan")
-    return RashomonRatio(ratio, se, int(ind.size), ess, "posterior")
 
 
 def _gather_low(run, plane: MinimaPlane) -> np.ndarray:
