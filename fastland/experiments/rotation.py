@@ -531,10 +531,13 @@ def _sample_angles(data_by_angle, landscape_of, box, sampler, out, stem, setting
         land = landscape_of(data)
         path = None if out is None else out / f"{stem}_{angle:g}.h5"
         to = f" -> {path}" if path else " (in memory)"
-        log(
-            f"angle {angle:g}: sampling {sampler['chains']} chains x {sampler['draws']} draws "
-            f"(thin {sampler['thin']}){to}"
-        )
+        until = sampler["until"]
+        if until is None:
+            length = f"x {sampler['draws']} draws (thin {sampler['thin']})"
+        else:
+            budget = "" if until.max_steps is None else f", at most {until.max_steps:,} steps per chain"
+            length = f"until converged (from {sampler['draws']} draws, doubling{budget})"
+        log(f"angle {angle:g}: sampling {sampler['chains']} chains {length}{to}")
         run = sample(land, box=box, path=path, **sampler)
         if path is not None:
             files.append(str(path))
